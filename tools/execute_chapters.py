@@ -1,0 +1,66 @@
+"""Re-execute chapter notebooks in place, so their committed outputs are fresh.
+
+    python tools/execute_chapters.py chapters/*.ipynb [--check]
+
+Each notebook runs top to bottom in a kernel of this environment, in its own
+folder, with one thread (the chapters' setup cell also sets it), exactly as
+``pytest --nbval`` will re-run it. ``--check`` executes twice without writing
+and reports any cell whose text output differs between the two runs.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+
+def execute(path: Path, timeout: int = 600) -> nbformat.NotebookNode:
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}},
+                            record_timing=False, store_widget_state=False)
+    client.execute()
+    return nb
+
+
+def text_outputs(nb) -> list[str]:
+    out = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for o in cell.get("outputs", []):
+            text = o.get("text") or o.get("data", {}).get("text/plain", "")
+            out.append("".join(text))
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--check", action="store_true", help="run twice, compare, write nothing")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    status = 0
+    for path in args.notebooks:
+        start = time.perf_counter()
+        nb = execute(path)
+        seconds = time.perf_counter() - start
+        if args.check:
+            again = text_outputs(execute(path))
+            same = text_outputs(nb) == again
+            status |= not same
+            print(f"{path}: {seconds:.1f} s, {'deterministic' if same else 'OUTPUT DIFFERS'}")
+        else:
+            nbformat.write(nb, path)
+            print(f"{path}: executed in {seconds:.1f} s")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+r"""The evidence lower bound, its importance-weighted tightening, and log p(x).
+
+All functions take a :class:`vaecore.vae.VAE` (anything with ``encode``,
+``log_likelihood``, ``forward``, ``likelihood`` and ``prior``) and data ``x``
+of shape ``(B, ...)``.
+
+Reduction rule: per-example quantities (``reconstruction``, ``kl``,
+``iwae_bound``, ``log_likelihood_is``) have shape ``(B,)``, summed over event
+dimensions (pixels, latent dimensions). Only the training objectives
+(``negative_elbo(...).loss``, ``iwae_loss(...).loss``) average over the batch.
+Sign in the name: ``elbo`` and ``*_bound`` and ``log_*`` are maximised;
+``negative_elbo`` and ``*_loss`` are minimised.
+"""
+from __future__ import annotations
+
+import math
+from numbers import Real
+from typing import NamedTuple
+
+import torch
+
+from vaecore._checks import check_positive_int, check_tensor
+from vaecore.likelihoods import log_prob_normal
+from vaecore.reparam import reparameterize
+from vaecore.vae import Posterior
+
+__all__ = ["ELBOTerms", "IWAETerms", "negative_elbo", "iwae_bound", "iwae_loss",
+           "log_likelihood_is"]
+
+
+class ELBOTerms(NamedTuple):
+    """``loss`` (scalar, minimised), ``reconstruction`` = log p(x|z) ``(B,)``, ``kl`` ``(B,)``."""
+    loss: torch.Tensor
+    reconstruction: torch.Tensor
+    kl: torch.Tensor
+
+
+class IWAETerms(NamedTuple):
+    """``loss`` = minus the batch mean of ``bound`` (scalar); ``bound`` ``(B,)``."""
+    loss: torch.Tensor
+    bound: torch.Tensor
+
+
+def negative_elbo(model, x: torch.Tensor, beta: float = 1.0,
+                  generator: torch.Generator | None = None) -> ELBOTerms:
+    r"""Minus the (β-weighted) evidence lower bound, averaged over the batch.
+
+    .. math::
+        \mathrm{ELBO}(x) = \mathbb E_{q(z \mid x)}[\log p(x \mid z)]
+        - \mathrm{KL}\big(q(z \mid x) \,\|\, p(z)\big)
+
+    Equation (elbo). With one reparameterised sample :math:`z_b \sim q(z \mid x_b)`
+    per example,
+
+    .. math::
+        \mathcal L = \frac1B \sum_{b=1}^B -\big(\log p(x_b \mid z_b)
+        - \beta\, \mathrm{KL}(q(z \mid x_b) \,\|\, p(z))\big)
+
+    Equation (negative-elbo). The KL is ``model.prior.kl(mu, logvar, z)``:
+    closed form for the standard normal prior, a single-sample estimate for
+    priors without one. ``beta = 1`` is the VAE, ``beta > 1`` the β-VAE.
+    Works directly as a ``fit`` loss function: ``loss_fn(model, x)``.
+
+    Args:
+        model: a VAE.
+        x: data ``(B, ...)`` as the encoder expects it.
+        beta: weight of the KL term, a real number ``>= 0``.
+        generator: optional ``torch.Generator`` for the sample of z.
+
+    Returns:
+        ``ELBOTerms(loss, reconstruction, kl)``: ``loss`` a scalar
+        (minimised, mean over the batch); ``reconstruction`` =
+        :math:`\log p(x \mid z)` ``(B,)`` (maximised) and ``kl`` ``(B,)``,
+        each summed over event dimensions.
+    """
+    if isinstance(beta, bool) or not isinstance(beta, Real) or not beta >= 0:
+        raise ValueError(f"beta: expected a real number >= 0, got {beta!r}")
+    out = model(x, generator=generator)
+    reconstruction = model.likelihood.log_prob(x, out.x_params)
+    kl = model.prior.kl(out.mu, out.logvar, out.z)
+    loss = -(reconstruction - beta * kl).mean()
+    return ELBOTerms(loss, reconstruction, kl)
+
+
+def _draw_z(posterior: Posterior, k: int, generator) -> torch.Tensor:
+    """``k`` reparameterised samples per example: ``(k, B, D)``."""
+    shape = (k, *posterior.mu.shape)
+    return reparameterize(posterior.mu.expand(shape), posterior.logvar.expand(shape),
+                          generator=generator)
+
+
+def _log_weights(model, x: torch.Tensor, posterior: Posterior, z: torch.Tensor) -> torch.Tensor:
+    r"""Log importance weights :math:`\log p(x, z_i) - \log q(z_i \mid x)` for z ``(c, B, D)``: ``(c, B)``."""
+    c, batch, dim = z.shape
+    z_flat = z.reshape(c * batch, dim)
+    x_rep = x.expand(c, *x.shape).reshape(c * batch, *x.shape[1:])
+    mu, logvar = (t.expand(c, batch, dim).reshape(c * batch, dim) for t in posterior)
+    log_joint = model.log_likelihood(x_rep, z_flat) + model.prior.log_prob(z_flat)
+    return (log_joint - log_prob_normal(z_flat, mu, logvar)).view(c, batch)
+
+
+def iwae_bound(model, x: torch.Tensor, k: int,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+    r"""The importance-weighted bound with ``k`` samples, one estimate per example.
+
+    .. math::
+        \mathcal L_k(x) = \log \frac1k \sum_{i=1}^k \frac{p(x, z_i)}{q(z_i \mid x)},
+        \qquad z_i \sim q(z \mid x)
+
+    Equation (iwae-bound). Computed as ``logsumexp - log k``. In expectation
+    :math:`\mathcal L_1 = \mathrm{ELBO} \le \mathcal L_k \le \mathcal L_{k+1}
+    \le \log p(x)`. Differentiable (reparameterised samples), so
+    ``-iwae_bound(model, x, k).mean()`` trains an IWAE (see :func:`iwae_loss`).
+    Memory: ``k * B`` decoder outputs; for large ``k`` use
+    :func:`log_likelihood_is`.
+
+    Args:
+        model: a VAE.
+        x: data ``(B, ...)``.
+        k: number of importance samples per example, an int ``>= 1``.
+        generator: optional ``torch.Generator`` for the samples of z.
+
+    Returns:
+        ``(B,)``: the estimate per example (maximised), each term summed over
+        event dimensions.
+    """
+    check_positive_int("k", k)
+    check_tensor("x", x, min_dim=2)
+    posterior = model.encode(x)
+    log_w = _log_weights(model, x, posterior, _draw_z(posterior, k, generator))
+    return torch.logsumexp(log_w, dim=0) - math.log(k)
+
+
+def iwae_loss(model, x: torch.Tensor, k: int = 5,
+              generator: torch.Generator | None = None) -> IWAETerms:
+    r"""The IWAE training objective: :math:`-\frac1B \sum_b \mathcal L_k(x_b)`, Equation (iwae-bound).
+
+    A ``fit`` loss function: ``fit(model, partial(iwae_loss, k=5), x)``.
+
+    Returns:
+        ``IWAETerms(loss, bound)``: ``loss`` a scalar (minimised, mean over
+        the batch), ``bound`` = :func:`iwae_bound` ``(B,)`` (maximised).
+    """
+    bound = iwae_bound(model, x, k, generator=generator)
+    return IWAETerms(-bound.mean(), bound)
+
+
+def log_likelihood_is(model, x: torch.Tensor, k: int, chunk: int = 500,
+                      generator: torch.Generator | None = None, *,
+                      batch_size: int = 100) -> torch.Tensor:
+    r"""Importance-sampling estimate of :math:`\log p(x)` with many samples, for evaluation.
+
+    .. math::
+        \log p(x) \approx \log \frac1k \sum_{i=1}^k \frac{p(x \mid z_i)\, p(z_i)}{q(z_i \mid x)},
+        \qquad z_i \sim q(z \mid x)
+
+    Equation (log-likelihood-is). The estimator of :func:`iwae_bound`, used
+    with large ``k`` (e.g. 5000), under ``torch.no_grad``. ``x`` is processed
+    in batches of ``batch_size`` examples; within a batch all ``k`` samples
+    of z are drawn at once (``k * batch_size * D`` numbers, as in
+    :func:`iwae_bound`, so with one batch the same generator state gives the
+    same samples and the same result up to float rounding) and decoded
+    ``chunk`` at a time, combined by a running ``logaddexp``. Memory is thus
+    ``chunk * batch_size`` decoder outputs: lower ``chunk`` for large nets.
+    The train/eval mode is left as it is: call ``model.eval()`` first.
+
+    Args:
+        model: a VAE.
+        x: data ``(N, ...)``.
+        k: importance samples per example; ``chunk``, ``batch_size``: ints ``>= 1``.
+        generator: optional ``torch.Generator`` for the samples of z.
+
+    Returns:
+        ``(N,)``: the estimate of :math:`\log p(x)` per example (a stochastic
+        lower bound in expectation), summed over event dimensions.
+    """
+    for name, value in (("k", k), ("chunk", chunk), ("batch_size", batch_size)):
+        check_positive_int(name, value)
+    check_tensor("x", x, min_dim=2)
+    if x.shape[0] == 0:
+        raise ValueError("x: expected at least one example, got an empty batch")
+    with torch.no_grad():
+        return torch.cat([_log_likelihood_is_batch(model, x_batch, k, chunk, generator)
+                          for x_batch in x.split(batch_size)])
+
+
+def _log_likelihood_is_batch(model, x, k, chunk, generator) -> torch.Tensor:
+    posterior = model.encode(x)
+    total = None
+    for z in _draw_z(posterior, k, generator).split(chunk):
+        lse = torch.logsumexp(_log_weights(model, x, posterior, z), dim=0)
+        total = lse if total is None else torch.logaddexp(total, lse)
+    return total - math.log(k)

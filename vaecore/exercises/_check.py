@@ -1,0 +1,129 @@
+"""The machinery behind every exercise check: compare, then explain the difference.
+
+A check calls the student's function and the library's reference on the same
+inputs (random ones from a fixed seed, plus edge cases) and returns a
+:class:`CheckResult`. When the two differ, :func:`diagnose` names the most
+likely reason: a shape, a sign, a reduction (mean where a sum was due), a
+constant factor or a missing additive constant.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple
+
+import torch
+
+__all__ = ["CheckResult", "diagnose", "run_cases"]
+
+
+class CheckResult(NamedTuple):
+    """Outcome of an exercise check; it displays as its message in a notebook."""
+
+    passed: bool
+    hint: str  # "" when passed, else a short tag: shape, sign, reduction, factor, constant, values, error
+    message: str
+
+    def __repr__(self) -> str:
+        return self.message
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+
+def _fail(name: str, hint: str, detail: str) -> CheckResult:
+    return CheckResult(False, hint, f"✗ {name}: not yet. Hint ({hint}): {detail}")
+
+
+def _is_const(t: torch.Tensor, rtol: float = 1e-6) -> float | None:
+    """The common value of ``t`` if all its entries agree, else None."""
+    t = t.flatten().double()
+    if t.numel() == 0 or not torch.isfinite(t).all():
+        return None
+    c = t.mean().item()
+    return c if torch.allclose(t, torch.full_like(t, c), rtol=rtol, atol=1e-9) else None
+
+
+def diagnose(name: str, got, want: torch.Tensor, *, event_size: int | None = None,
+             batch_size: int | None = None, rtol: float = 1e-5,
+             atol: float = 1e-6) -> CheckResult | None:
+    """Return a failed :class:`CheckResult` explaining how ``got`` differs, or None if equal.
+
+    ``event_size`` is the number of summed event elements per example (to spot a
+    mean where a sum was due); ``batch_size`` spots a batch mean or sum where one
+    value per example was expected.
+    """
+    if not isinstance(got, torch.Tensor):
+        return _fail(name, "type", f"expected a torch.Tensor, got {type(got).__name__}.")
+    got, want = got.detach().double(), want.detach().double()
+    if got.shape != want.shape:
+        detail = f"expected shape {tuple(want.shape)}, got {tuple(got.shape)}."
+        if got.dim() == 0 and want.dim() == 1:
+            detail += " One value per example is expected: do not reduce over the batch."
+        elif got.dim() > want.dim():
+            detail += " Sum over the event dimensions (all but the batch one)."
+        return _fail(name, "shape", detail)
+    if not torch.isfinite(got).all() and torch.isfinite(want).all():
+        return _fail(name, "nan", "the result has NaN or inf where the reference is finite: "
+                     "work with logits/log-variances (logsigmoid, softplus, exp) rather than log(0).")
+    if torch.allclose(got, want, rtol=rtol, atol=atol):
+        return None
+    if torch.allclose(got, -want, rtol=rtol, atol=atol):
+        return _fail(name, "sign", "the result has the wrong sign everywhere.")
+    ratio = _is_const(got / want) if (want.abs() > 1e-9).all() else None
+    if ratio is not None:
+        if event_size and math.isclose(ratio, 1 / event_size, rel_tol=1e-4):
+            return _fail(name, "reduction", f"the values are {event_size}× too small: "
+                         "you took a mean over the event dimensions where a sum is due.")
+        if event_size and math.isclose(ratio, event_size, rel_tol=1e-4):
+            return _fail(name, "reduction", f"the values are {event_size}× too large: "
+                         "divide by the number of dimensions.")
+        if batch_size and math.isclose(ratio, batch_size, rel_tol=1e-4):
+            return _fail(name, "reduction", "the values are batch-size times too large: "
+                         "something is summed over the batch.")
+        for c, say in ((0.5, "half"), (2.0, "twice")):
+            if math.isclose(ratio, c, rel_tol=1e-4):
+                return _fail(name, "factor", f"the result is {say} the reference: "
+                             "check the factor ½.")
+        if math.isclose(ratio, 1 / math.log(10), rel_tol=1e-4) or math.isclose(
+                ratio, math.log(2) / math.log(10), rel_tol=1e-4):
+            return _fail(name, "factor", "off by a constant factor: use natural logs (nats), "
+                         "or log 2 for bits, not log 10.")
+        return _fail(name, "factor", f"off by a constant factor {ratio:.4g}.")
+    shift = _is_const(got - want, rtol=1e-4)
+    if shift is not None:
+        return _fail(name, "constant", f"off by the additive constant {shift:.6g}: "
+                     "a constant term (such as ½·log 2π per dimension) is missing or extra.")
+    err = (got - want).abs().max().item()
+    return _fail(name, "values", f"the values differ from the reference (max abs error {err:.3g}).")
+
+
+def _event_size(args) -> int | None:
+    """Elements per example of the first tensor argument with a batch and event dims."""
+    for a in args:
+        if isinstance(a, torch.Tensor) and a.dim() >= 2:
+            return a[0].numel()
+    return None
+
+
+def run_cases(name: str, student: Callable, reference: Callable, cases,
+              event_size: int | Callable | None = None, **diag) -> CheckResult:
+    """Run ``student`` and ``reference`` on each tuple of arguments in ``cases``.
+
+    Stops at the first difference and returns its diagnosis; exceptions raised
+    by the student's code are reported as hints, never swallowed silently.
+    ``event_size`` (an int, or a function of the arguments) defaults to the
+    per-example size of the first batched tensor argument.
+    """
+    for i, args in enumerate(cases):
+        want = reference(*args)
+        try:
+            got = student(*args)
+        except NotImplementedError:
+            return CheckResult(False, "todo", f"✗ {name}: not implemented yet.")
+        except Exception as exc:  # report, don't hide, what the student's code raised
+            return _fail(name, "error", f"your function raised {type(exc).__name__}: {exc}")
+        size = event_size(args) if callable(event_size) else event_size or _event_size(args)
+        bad = diagnose(name, got, want, event_size=size, **diag)
+        if bad is not None:
+            return bad._replace(message=bad.message + f" (case {i + 1} of {len(cases)})")
+    return CheckResult(True, "", f"✓ {name}: passed on {len(cases)} cases.")

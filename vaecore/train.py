@@ -1,0 +1,233 @@
+"""The trainer: one function, ``fit``, from a model and a loss to a history.
+
+``fit(model, loss_fn, train, epochs=...)`` holds the data in memory as tensors,
+shuffles an index each epoch and slices batches from it; ``loss_fn(model,
+*batch)`` returns a NamedTuple whose first field ``loss`` is the scalar to
+minimise (the batch mean, the only place where the batch is averaged) and
+whose other per-example ``(B,)`` fields are logged as per-epoch means. The
+model never sees the trainer's state; callbacks are plain callables.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from vaecore._checks import check_positive_int, check_tensor
+
+__all__ = ["History", "NonFiniteLossError", "fit", "linear_decay"]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite; the message says where."""
+
+
+@dataclass
+class History:
+    """Per-epoch metrics of a training run, as plain python floats.
+
+    ``train[name][e]`` and ``val[name][e]`` are the example-weighted means of
+    the loss function's fields over epoch ``e``; ``epoch_time[e]`` is its wall
+    time in seconds (training and validation), ``lr[e]`` the learning rate it
+    used. ``len(history)`` is the number of epochs done.
+    """
+    train: dict[str, list[float]] = field(default_factory=dict)
+    val: dict[str, list[float]] = field(default_factory=dict)
+    epoch_time: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.epoch_time)
+
+    def last(self, split: str = "train") -> dict[str, float]:
+        """The final epoch's metrics of ``split`` ("train" or "val")."""
+        if split not in ("train", "val"):
+            raise ValueError(f"split: expected 'train' or 'val', got {split!r}")
+        return {name: values[-1] for name, values in getattr(self, split).items() if values}
+
+    def to_dict(self) -> dict:
+        """A deep copy in plain python types, so it can be saved with the weights."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> History:
+        """Inverse of ``to_dict`` (a deep copy)."""
+        if not isinstance(d, dict) or set(d) != {"train", "val", "epoch_time", "lr"}:
+            raise ValueError("expected a dict with keys train, val, epoch_time, lr "
+                             f"(History.to_dict()), got {d!r:.80}")
+        return cls(**copy.deepcopy(d))
+
+
+def linear_decay(epochs: int, final: float = 0.0):
+    r"""Learning-rate factor falling linearly from 1 to ``final`` over ``epochs``.
+
+    Returns the callable :math:`e \mapsto 1 - (1 - \text{final})\,\min(e, E)/E`
+    for ``fit(..., lr_schedule=...)``, where ``e`` counts the epochs done before
+    the current one (0 for the first) and :math:`E` is ``epochs``.
+    """
+    check_positive_int("epochs", epochs)
+    if not 0.0 <= final <= 1.0:
+        raise ValueError(f"final: expected a factor in [0, 1], got {final!r}")
+    return lambda e: 1.0 - (1.0 - final) * min(e, epochs) / epochs
+
+
+def _as_tensors(name: str, data) -> tuple[torch.Tensor, ...]:
+    """A tensor or a tuple of tensors of one length N >= 1, as a tuple."""
+    tensors = tuple(data) if isinstance(data, (tuple, list)) else (data,)
+    if not tensors:
+        raise ValueError(f"{name}: expected a tensor or a tuple of tensors, got an empty tuple")
+    for i, t in enumerate(tensors):
+        check_tensor(f"{name}[{i}]", t, floating=False)
+    lengths = {len(t) for t in tensors}
+    if len(lengths) > 1:
+        raise ValueError(f"{name}: expected tensors with one first dimension, got lengths "
+                         f"{[len(t) for t in tensors]}")
+    if lengths == {0}:
+        raise ValueError(f"{name}: expected at least one example, got none")
+    return tensors
+
+
+def _batches(tensors, batch_size, device, transform, generator, order):
+    """Yield ``(step, batch)`` sliced by ``order``; ``transform`` on the first tensor."""
+    for step, start in enumerate(range(0, len(order), batch_size), start=1):
+        idx = order[start:start + batch_size]
+        batch = [t[idx].to(device, non_blocking=True) for t in tensors]
+        if transform is not None:
+            batch[0] = transform(batch[0], generator)
+        yield step, batch
+
+
+def _loss_terms(model, loss_fn, batch):
+    """Call ``loss_fn`` and check that its first field is a scalar ``loss``."""
+    out = loss_fn(model, *batch)
+    fields = getattr(out, "_fields", ())
+    if not fields or fields[0] != "loss" or getattr(out.loss, "shape", None) != ():
+        raise ValueError("loss_fn: expected a NamedTuple whose first field `loss` is a "
+                         f"scalar tensor, got {type(out).__name__}")
+    return out
+
+
+def _accumulate(sums: dict, out, n: int) -> None:
+    """Add the batch's fields to ``sums``: (B,) fields summed, scalars times B."""
+    for name, value in zip(out._fields, out):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = torch.tensor(float(value))
+        if isinstance(value, torch.Tensor) and value.shape in ((), (n,)):
+            total = value.detach().double().sum() * (n if value.dim() == 0 else 1)
+            sums[name] = sums.get(name, 0.0) + total
+
+
+def _record(metrics: dict[str, list[float]], sums: dict, n: int) -> None:
+    for name, total in sums.items():
+        metrics.setdefault(name, []).append(float(total) / n)
+
+
+@torch.no_grad()
+def _evaluate(model, loss_fn, tensors, batch_size, device, transform, seed) -> dict:
+    """Validation sums under ``model.eval()``, with fixed noise every epoch."""
+    model.eval()
+    sums = {}
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        generator = torch.Generator(device).manual_seed(seed)
+        order = torch.arange(len(tensors[0]))
+        for _, batch in _batches(tensors, batch_size, device, transform, generator, order):
+            _accumulate(sums, _loss_terms(model, loss_fn, batch), len(batch[0]))
+    model.train()
+    return sums
+
+
+def _save_good_epoch(path, model, history, config) -> None:
+    from vaecore.checkpoint import save_checkpoint  # checkpoint.py imports History from here
+    save_checkpoint(path, model, config=config, history=history,
+                    metrics={"train": history.last("train"), "val": history.last("val")})
+
+
+def _non_finite(loss, epoch, step, n_steps, checkpoint, saved) -> NonFiniteLossError:
+    where = (f"the last good checkpoint is {checkpoint} (epoch {saved})" if saved
+             else "this run saved no checkpoint")
+    return NonFiniteLossError(f"loss is {loss.item()} at epoch {epoch}, step {step} of "
+                              f"{n_steps}; {where}")
+
+
+def fit(model, loss_fn, train, *, epochs, val=None, batch_size=128, lr=1e-3,
+        optimizer=None, lr_schedule=None, clip_grad_norm=None, transform=None,
+        callbacks=(), seed=0, progress=True, checkpoint=None, history=None) -> History:
+    """Train ``model`` by minimising ``loss_fn(model, *batch).loss``; return the History.
+
+    ``train``/``val``: a tensor or a tuple of tensors (e.g. ``(x, y)``) sliced
+    together by index; shuffled each epoch by a generator seeded from ``seed``.
+    ``transform(x, generator)`` is applied to each batch's first tensor (e.g.
+    dynamic binarisation); for ``val`` with the same noise every epoch.
+    ``loss_fn`` returns a NamedTuple: ``loss`` is a scalar (the batch mean, the
+    only batch average), every other field of shape ``(B,)`` or ``()`` is
+    recorded as a per-epoch, example-weighted mean in ``history.train`` and
+    ``history.val``. ``optimizer`` is a callable ``params -> Optimizer``
+    (default ``Adam(params, lr)``; ``lr`` is unused when it is given);
+    ``lr_schedule(e)`` multiplies the base rate in epoch ``e`` (0 for the first,
+    e.g. ``linear_decay``); ``clip_grad_norm`` caps the gradient norm.
+    ``callbacks``: ``cb(epoch, history)`` after each epoch (``epoch`` counts
+    from 1); one returning True stops training. ``checkpoint``: a path saved
+    after each completed epoch; a NaN/inf loss raises ``NonFiniteLossError``
+    naming the epoch and step and leaves that file at the last good epoch.
+    Resume: pass the ``history`` of an earlier sitting (with the model loaded
+    from its checkpoint); the epoch count continues from ``len(history)``, the
+    seed becomes ``seed + len(history)`` and the optimizer starts afresh.
+    """
+    check_positive_int("epochs", epochs)
+    check_positive_int("batch_size", batch_size)
+    if clip_grad_norm is not None and not clip_grad_norm > 0:
+        raise ValueError(f"clip_grad_norm: expected a positive float, got {clip_grad_norm!r}")
+    train = _as_tensors("train", train)
+    val = None if val is None else _as_tensors("val", val)
+    if history is not None and not isinstance(history, History):
+        raise ValueError(f"history: expected a History or None, got {type(history).__name__}")
+    history = History() if history is None else History.from_dict(history.to_dict())
+    done = len(history)
+    if next(model.parameters(), None) is None:
+        raise ValueError("model: expected a module with trainable parameters, got none")
+    device = next(model.parameters()).device
+    torch.manual_seed(seed + done)
+    shuffle = torch.Generator().manual_seed(seed + done)
+    noise = torch.Generator(device).manual_seed(seed + done + 1)
+    opt = optimizer(model.parameters()) if optimizer else torch.optim.Adam(model.parameters(), lr)
+    factor = (lambda e: lr_schedule(done + e)) if lr_schedule else (lambda e: 1.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    config = {"batch_size": batch_size, "lr": lr, "seed": seed}
+    n_steps, saved = math.ceil(len(train[0]) / batch_size), None
+    model.train()
+    with tqdm(range(done + 1, done + epochs + 1), desc="epochs", disable=not progress) as bar:
+        for epoch in bar:  # counted from 1, continuing a resumed history
+            start, sums = time.perf_counter(), {}
+            history.lr.append(opt.param_groups[0]["lr"])
+            order = torch.randperm(len(train[0]), generator=shuffle)
+            for step, batch in _batches(train, batch_size, device, transform, noise, order):
+                out = _loss_terms(model, loss_fn, batch)
+                if not torch.isfinite(out.loss):
+                    raise _non_finite(out.loss, epoch, step, n_steps, checkpoint, saved)
+                opt.zero_grad(set_to_none=True)
+                out.loss.backward()
+                if clip_grad_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+                opt.step()
+                _accumulate(sums, out, len(batch[0]))
+            scheduler.step()
+            _record(history.train, sums, len(train[0]))
+            if val is not None:
+                sums = _evaluate(model, loss_fn, val, batch_size, device, transform, seed)
+                _record(history.val, sums, len(val[0]))
+            history.epoch_time.append(time.perf_counter() - start)
+            if checkpoint is not None:
+                _save_good_epoch(checkpoint, model, history, config)
+                saved = epoch
+            bar.set_postfix({f"{s}_loss": f"{h['loss'][-1]:.4g}"
+                             for s, h in (("train", history.train), ("val", history.val)) if h})
+            if any([cb(epoch, history) is True for cb in callbacks]):  # call all, then stop
+                break
+    return history
