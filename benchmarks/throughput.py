@@ -7,9 +7,10 @@ Bernoulli likelihood, negative ELBO, Adam 1e-3) for one epoch on MNIST's
 (a) ``vaecore.fit``: the images held in memory as one float tensor, batches
     sliced by a shuffled index;
 (b) the reference: ``torch.utils.data.DataLoader`` (shuffle, no workers) over
-    a ``Dataset`` that keeps the raw uint8 images and turns one image at a
-    time into a float tensor in [0, 1] (what ``ToTensor`` does), then the
-    usual zero_grad / backward / step loop.
+    a ``Dataset`` that keeps the raw uint8 images and, like torchvision's
+    ``MNIST`` with ``ToTensor()``, turns one image at a time into a PIL image
+    and that into a float tensor in [0, 1]; then the usual zero_grad /
+    backward / step loop.
 
 Runs alternate (a, b, a, b, ...) so that both see the same machine state.
 Prints images per second for every run and the ratio of the medians.
@@ -24,6 +25,7 @@ import time
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
@@ -42,7 +44,11 @@ def example_vae(seed: int = 0) -> VAE:
 
 
 class PerItemImages(TorchDataset):
-    """Raw uint8 images (N, 28, 28); each item converted on access, like MNIST + ToTensor."""
+    """Raw uint8 images (N, 28, 28); each item converted on access, as torchvision does.
+
+    torchvision's ``MNIST.__getitem__`` makes a PIL image of the uint8 array;
+    ``ToTensor`` turns it back into a (1, 28, 28) float tensor divided by 255.
+    """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray):
         self.images, self.labels = images, labels
@@ -51,7 +57,8 @@ class PerItemImages(TorchDataset):
         return len(self.images)
 
     def __getitem__(self, i: int):
-        image = torch.from_numpy(self.images[i].copy()).unsqueeze(0)  # (1, 28, 28) uint8
+        picture = Image.fromarray(self.images[i], mode="L")
+        image = torch.from_numpy(np.array(picture, copy=True)).view(28, 28, 1).permute(2, 0, 1)
         return image.float().div(255), int(self.labels[i])
 
 
