@@ -150,10 +150,12 @@ def test_load_or_train_refuses_a_stale_checkpoint(tmp_path):
     ("a/b", lambda m: a_history(), "name: expected a file stem"),
     ("", lambda m: a_history(), "name: expected a file stem"),
     ("ok", lambda m: {"loss": [1.0]}, "train_fn: expected it to return a History"),
+    ("ok", lambda m: pytest.fail("trained despite a bad config"), "config"),
 ])
 def test_load_or_train_bad_arguments(tmp_path, name, train_fn, message):
+    config = {"bad": object()} if message == "config" else None
     with pytest.raises(ValueError, match=message):
-        load_or_train(name, train_fn, model=tiny_model(), directory=tmp_path)
+        load_or_train(name, train_fn, model=tiny_model(), config=config, directory=tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 

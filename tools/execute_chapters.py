@@ -29,13 +29,14 @@ def execute(path: Path, timeout: int = 600) -> nbformat.NotebookNode:
 
 
 def text_outputs(nb) -> list[str]:
+    """Each code cell's text output, streams joined (the kernel may split them anywhere)."""
     out = []
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        for o in cell.get("outputs", []):
-            text = o.get("text") or o.get("data", {}).get("text/plain", "")
-            out.append("".join(text))
+        texts = ["".join(o.get("text") or o.get("data", {}).get("text/plain", ""))
+                 for o in cell.get("outputs", [])]
+        out.append("".join(texts))
     return out
 
 

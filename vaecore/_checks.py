@@ -5,9 +5,12 @@ expected, so a wrong shape or dtype fails at the call, not three layers down.
 """
 from __future__ import annotations
 
+from numbers import Real
+
 import torch
 
-__all__ = ["check_tensor", "check_same_shape", "check_positive_int"]
+__all__ = ["check_tensor", "check_same_shape", "check_positive_int", "check_broadcastable",
+           "check_event_shape", "check_latent"]
 
 
 def check_tensor(name: str, t, *, min_dim: int = 1, ndim: int | None = None,
@@ -43,3 +46,32 @@ def check_positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name}: expected a positive integer, got {value!r}")
     return value
+
+
+def check_broadcastable(name: str, value, like: torch.Tensor) -> torch.Tensor:
+    """Return ``value`` (a tensor, or a real number) as a tensor that broadcasts to ``like``."""
+    if isinstance(value, Real) and not isinstance(value, bool):
+        return torch.tensor(float(value), dtype=like.dtype, device=like.device)
+    check_tensor(name, value, min_dim=0)
+    try:
+        shape = torch.broadcast_shapes(value.shape, like.shape)
+    except RuntimeError:
+        shape = None
+    if shape != like.shape:
+        raise ValueError(f"{name}: expected a float or a tensor broadcastable to "
+                         f"{tuple(like.shape)}, got shape {tuple(value.shape)}")
+    return value
+
+
+def check_event_shape(name: str, x, shape: tuple[int, ...]) -> torch.Tensor:
+    """Raise ``ValueError`` unless ``x`` is a float tensor ``(B, *shape)``."""
+    check_tensor(name, x)
+    if x.dim() != len(shape) + 1 or tuple(x.shape[1:]) != tuple(shape):
+        raise ValueError(f"{name}: expected shape (B, {', '.join(map(str, shape))}), "
+                         f"got {tuple(x.shape)}")
+    return x
+
+
+def check_latent(z, latent_dim: int, name: str = "z") -> torch.Tensor:
+    """Raise ``ValueError`` unless ``z`` is a float tensor ``(B, latent_dim)``."""
+    return check_event_shape(name, z, (latent_dim,))

@@ -27,6 +27,7 @@ _KEYS = ("state_dict", "config", "metrics", "history", "vaecore_version")
 
 
 class Checkpoint(NamedTuple):
+    """What a checkpoint file holds; ``history`` is a History or None."""
     state_dict: dict[str, torch.Tensor]
     config: dict
     metrics: dict
@@ -93,6 +94,7 @@ def load_checkpoint(path, model: torch.nn.Module | None = None,
                     map_location="cpu") -> Checkpoint:
     """Read a checkpoint with ``weights_only=True``; load its weights into ``model`` if given.
 
+    Returns ``Checkpoint(state_dict, config, metrics, history, vaecore_version)``.
     Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for a
     file that is not a vaecore checkpoint or does not fit ``model`` (strict).
     """
@@ -127,6 +129,7 @@ def load_or_train(name: str, train_fn: Callable[[torch.nn.Module], History], *,
     """
     if not isinstance(name, str) or not name or os.sep in name or "/" in name:
         raise ValueError(f"name: expected a file stem without folders, got {name!r}")
+    _check_json_like("config", config)  # fail before training, not after
     path = Path(CHECKPOINT_DIR if directory is None else directory) / f"{name}.pt"
     if path.is_file():
         stored = load_checkpoint(path)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vaecore.mlp import check_event_shape, check_latent
+from vaecore._checks import check_event_shape, check_latent
 
 __all__ = ["ConvEncoder", "ConvDecoder", "feature_size"]
 

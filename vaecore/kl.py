@@ -10,8 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from vaecore._checks import check_same_shape, check_tensor
-from vaecore.likelihoods import _as_broadcastable
+from vaecore._checks import check_broadcastable, check_same_shape, check_tensor
 
 __all__ = ["kl_normal_std_normal", "kl_normal_normal", "kl_bernoulli",
            "entropy_bernoulli", "kl_mc"]
@@ -64,8 +63,8 @@ def kl_normal_normal(mu_q: torch.Tensor, logvar_q: torch.Tensor,
         ``(B,)``: the KL per example, summed over all non-batch dimensions; :math:`\ge 0`.
     """
     _check_mu_logvar("mu_q", mu_q, "logvar_q", logvar_q)
-    mu_p = _as_broadcastable("mu_p", mu_p, mu_q)
-    logvar_p = _as_broadcastable("logvar_p", logvar_p, mu_q)
+    mu_p = check_broadcastable("mu_p", mu_p, mu_q)
+    logvar_p = check_broadcastable("logvar_p", logvar_p, mu_q)
     var_ratio = torch.exp(logvar_q - logvar_p)  # sigma_q^2 / sigma_p^2, without overflow
     kl = 0.5 * (logvar_p - logvar_q + var_ratio + (mu_q - mu_p) ** 2 * torch.exp(-logvar_p) - 1)
     return kl.flatten(1).sum(1)
@@ -91,7 +90,7 @@ def kl_bernoulli(q_logits: torch.Tensor, p_logits) -> torch.Tensor:
         ``(B,)``: the KL per example, summed over all non-batch dimensions; :math:`\ge 0`.
     """
     check_tensor("q_logits", q_logits, min_dim=2)
-    p_logits = _as_broadcastable("p_logits", p_logits, q_logits)
+    p_logits = check_broadcastable("p_logits", p_logits, q_logits)
     log_q1, log_q0 = F.logsigmoid(q_logits), F.logsigmoid(-q_logits)
     log_p1, log_p0 = F.logsigmoid(p_logits), F.logsigmoid(-p_logits)
     kl = torch.sigmoid(q_logits) * (log_q1 - log_p1) + torch.sigmoid(-q_logits) * (log_q0 - log_p0)

@@ -20,27 +20,12 @@ from typing import Callable, NamedTuple
 import torch
 import torch.nn.functional as F
 
-from vaecore._checks import check_same_shape, check_tensor
+from vaecore._checks import check_broadcastable, check_same_shape, check_tensor
 
 __all__ = ["log_prob_bernoulli", "log_prob_normal", "log_prob_std_normal",
            "Likelihood", "bernoulli", "normal"]
 
 LOG_2PI = math.log(2 * math.pi)
-
-
-def _as_broadcastable(name: str, value, like: torch.Tensor) -> torch.Tensor:
-    """Return ``value`` (a tensor, or a real number) as a tensor that broadcasts to ``like``."""
-    if isinstance(value, Real) and not isinstance(value, bool):
-        return torch.tensor(float(value), dtype=like.dtype, device=like.device)
-    check_tensor(name, value, min_dim=0)
-    try:
-        shape = torch.broadcast_shapes(value.shape, like.shape)
-    except RuntimeError:
-        shape = None
-    if shape != like.shape:
-        raise ValueError(f"{name}: expected a float or a tensor broadcastable to "
-                         f"{tuple(like.shape)}, got shape {tuple(value.shape)}")
-    return value
 
 
 def log_prob_bernoulli(x: torch.Tensor, x_logits: torch.Tensor) -> torch.Tensor:
@@ -94,7 +79,7 @@ def log_prob_normal(x: torch.Tensor, mean: torch.Tensor, logvar) -> torch.Tensor
     check_tensor("x", x, min_dim=2)
     check_tensor("mean", mean, min_dim=2)
     check_same_shape(x=x, mean=mean)
-    logvar = _as_broadcastable("logvar", logvar, x)
+    logvar = check_broadcastable("logvar", logvar, x)
     log_p = -0.5 * (LOG_2PI + logvar + (x - mean) ** 2 * torch.exp(-logvar))
     return log_p.flatten(1).sum(1)
 
@@ -145,7 +130,7 @@ bernoulli = Likelihood("bernoulli", log_prob_bernoulli, _bernoulli_mean, _bernou
 
 def _normal_draw(mean: torch.Tensor, logvar, generator=None) -> torch.Tensor:
     eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
-    return mean + torch.exp(0.5 * _as_broadcastable("logvar", logvar, mean)) * eps
+    return mean + torch.exp(0.5 * check_broadcastable("logvar", logvar, mean)) * eps
 
 
 def _fixed_normal_mean(mean: torch.Tensor) -> torch.Tensor:

@@ -19,23 +19,9 @@ import math
 import torch
 from torch import nn
 
-from vaecore._checks import check_tensor
+from vaecore._checks import check_event_shape, check_latent
 
-__all__ = ["MLPEncoder", "MLPDecoder", "check_event_shape", "check_latent"]
-
-
-def check_event_shape(name: str, x, shape: tuple[int, ...]) -> torch.Tensor:
-    """Raise ``ValueError`` unless ``x`` is a float tensor ``(B, *shape)``."""
-    check_tensor(name, x)
-    if x.dim() != len(shape) + 1 or tuple(x.shape[1:]) != tuple(shape):
-        raise ValueError(f"{name}: expected shape (B, {', '.join(map(str, shape))}), "
-                         f"got {tuple(x.shape)}")
-    return x
-
-
-def check_latent(z, latent_dim: int, name: str = "z") -> torch.Tensor:
-    """Raise ``ValueError`` unless ``z`` is a float tensor ``(B, latent_dim)``."""
-    return check_event_shape(name, z, (latent_dim,))
+__all__ = ["MLPEncoder", "MLPDecoder"]
 
 
 def _hidden_layers(sizes: list[int], dropout: float, activation) -> nn.Sequential:

@@ -20,7 +20,7 @@ from torch import nn
 from vaecore._checks import check_positive_int, check_same_shape
 from vaecore.kl import kl_normal_std_normal
 from vaecore.likelihoods import log_prob_std_normal
-from vaecore.mlp import check_latent
+from vaecore._checks import check_latent
 
 __all__ = ["StdNormalPrior"]
 

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from vaecore.conv import feature_size
-from vaecore.mlp import check_event_shape, check_latent
+from vaecore._checks import check_event_shape, check_latent
 
 __all__ = ["ResidualBlock", "ResNetEncoder", "ResNetDecoder"]
 
