@@ -1,0 +1,171 @@
+"""Checks for the exercises of chapter 04 (gradients through samples).
+
+``check_reparameterize`` is statistical: it draws many samples with a fixed
+seed and compares their mean, their variance and the pathwise gradients of
+the sample mean of z² with the exact values, with tolerances of several
+standard errors (the reference passes with a wide margin, the typical mistakes
+miss by many standard errors). ``check_score_function_grad`` is exact: the
+estimate is a deterministic function of the samples it is given.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ._check import CheckResult, run_cases
+
+__all__ = ["check_reparameterize", "check_score_function_grad"]
+
+_MU = (-1.0, 0.0, 2.0, 0.5)
+_LOGVAR = (0.4, 1.5, -1.0, -3.0)  # none is 0, so the mistakes give distinct variances
+_N = 20_000       # samples per column
+_Z_TOL = 5.0      # tolerance on means and gradients, in standard errors
+_VAR_RTOL = 0.06  # relative tolerance on variances (their standard error is about 1 %)
+
+
+def _fail(hint: str, detail: str, name: str = "reparameterize") -> CheckResult:
+    return CheckResult(False, hint, f"✗ {name}: not yet. Hint ({hint}): {detail}")
+
+
+def _close_rel(a: torch.Tensor, b: torch.Tensor, rtol: float) -> bool:
+    return bool(((a / b) - 1).abs().max() < rtol)
+
+
+def _variance_hint(var: torch.Tensor, logvar: torch.Tensor) -> CheckResult:
+    """Name the usual confusion behind a wrong variance."""
+    if _close_rel(var, logvar ** 2, _VAR_RTOL):
+        return _fail("logvar", "the spread of z is |logvar|: you used logvar as the standard "
+                     "deviation. logvar is log σ²; σ = exp(½·logvar).")
+    if _close_rel(var, torch.exp(2 * logvar), _VAR_RTOL):
+        return _fail("factor", "the variance of z is exp(logvar)² instead of exp(logvar): "
+                     "you used exp(logvar) as σ. That is the variance σ²; the factor ½ is "
+                     "missing: σ = exp(½·logvar).")
+    return _fail("variance", f"the sample variances {[round(v, 3) for v in var.tolist()]} "
+                 f"differ from exp(logvar) = {[round(v, 3) for v in torch.exp(logvar).tolist()]}.")
+
+
+def _draw(reparameterize, mu, logvar, seed):
+    return reparameterize(mu.expand(_N, len(_MU)), logvar.expand(_N, len(_MU)),
+                          torch.Generator().manual_seed(seed))
+
+
+def _check_sample(z, z_again, mu, logvar) -> CheckResult | None:
+    """Type, shape, reproducibility, mean and variance of the samples ``z``."""
+    if not isinstance(z, torch.Tensor):
+        return _fail("type", f"expected a torch.Tensor, got {type(z).__name__}.")
+    if z.shape != (_N, len(_MU)):
+        return _fail("shape", f"expected shape {(_N, len(_MU))} (the shape of mu), got "
+                     f"{tuple(z.shape)}: one draw per entry, nothing reduced.")
+    if z.dtype != torch.float64:
+        return _fail("dtype", f"mu is float64 but z is {z.dtype}: draw eps with dtype=mu.dtype.")
+    zd = z.detach()
+    if not torch.isfinite(zd).all():
+        return _fail("nan", "z has NaN or inf: σ = exp(½·logvar) is finite for every logvar.")
+    if not torch.equal(zd, z_again.detach()):
+        return _fail("generator", "two calls with identically seeded generators gave different "
+                     "z: draw eps with torch.randn(mu.shape, generator=generator, dtype=mu.dtype).")
+    se = zd.std(0) / math.sqrt(_N)
+    if ((zd.mean(0) - mu) / se).abs().max() > _Z_TOL:
+        return _fail("mean", f"the sample means {[round(m, 3) for m in zd.mean(0).tolist()]} "
+                     f"are not mu = {list(_MU)}: z = mu + σ·eps.")
+    if not _close_rel(zd.var(0), torch.exp(logvar), _VAR_RTOL):
+        return _variance_hint(zd.var(0), logvar)
+    return None
+
+
+def _check_gradient(z, mu, logvar) -> CheckResult | None:
+    """Pathwise gradient of the sample mean of z² against its exact expectation."""
+    no_grad = ("no gradient reaches {}: z was drawn, not computed from mu and logvar "
+               "(torch.normal, .sample() and detach() cut the graph). Compute z = mu + σ·eps "
+               "with eps drawn from N(0, 1).")
+    if not z.requires_grad:
+        return _fail("gradient", no_grad.format("mu or logvar"))
+    (z ** 2).mean(0).sum().backward()
+    zd, sigma2 = z.detach(), torch.exp(logvar.detach())
+    for name, grad, want, per_sample in (
+            ("mu", mu.grad, 2 * mu.detach(), 2 * zd),                          # d/dmu E[z²] = 2 mu
+            ("logvar", logvar.grad, sigma2, zd * (zd - mu.detach()))):         # d/dlogvar = σ²
+        if grad is None or not grad.abs().gt(0).any():
+            return _fail("gradient", no_grad.format(name))
+        se = per_sample.std(0) / math.sqrt(_N)
+        if ((grad - want) / se).abs().max() > _Z_TOL:
+            return _fail("gradient", f"the gradient of mean(z²) with respect to {name} is "
+                         f"{[round(g, 3) for g in grad.tolist()]}, expected about "
+                         f"{[round(w, 3) for w in want.tolist()]}.")
+    return None
+
+
+def check_reparameterize(reparameterize) -> CheckResult:
+    """Check ``reparameterize(mu, logvar, generator)``: z ~ N(mu, exp(logvar)), differentiably.
+
+    Draws 20,000 samples for each of four (mu, logvar) pairs with a fixed seed
+    and checks shape, dtype, reproducibility with the generator, the sample
+    mean and variance, and the pathwise gradients of mean(z²) with respect to
+    mu (≈ 2 mu) and logvar (≈ exp(logvar)).
+    """
+    mu = torch.tensor(_MU, dtype=torch.float64, requires_grad=True)
+    logvar = torch.tensor(_LOGVAR, dtype=torch.float64, requires_grad=True)
+    try:
+        z = _draw(reparameterize, mu, logvar, seed=4)
+        with torch.no_grad():
+            z_again = _draw(reparameterize, mu, logvar, seed=4)
+    except NotImplementedError:
+        return CheckResult(False, "todo", "✗ reparameterize: not implemented yet.")
+    except Exception as exc:  # report, don't hide, what the student's code raised
+        return _fail("error", f"your function raised {type(exc).__name__}: {exc}")
+    bad = _check_sample(z, z_again, mu.detach(), logvar.detach())
+    if bad is None:
+        bad = _check_gradient(z, mu, logvar)
+    if bad is not None:  # a failed CheckResult is falsy: test for None, not truth
+        return bad
+    return CheckResult(True, "", f"✓ reparameterize: mean, variance and gradients agree on "
+                       f"{len(_MU)} × {_N:,} samples.")
+
+
+def _score_function_grad(f_values, b, logits, baseline):
+    return ((f_values - baseline)[:, None] * (b - torch.sigmoid(logits))).mean(0)
+
+
+_WRONG_GRADS = (  # (hint, message, wrong formula) checked when the answer differs
+    ("baseline", "the baseline is not subtracted: use (f(b) − baseline)·score.",
+     lambda f, b, t, c: (f[:, None] * (b - torch.sigmoid(t))).mean(0)),
+    ("baseline", "the baseline is added: subtract it, (f(b) − baseline)·score.",
+     lambda f, b, t, c: ((f + c)[:, None] * (b - torch.sigmoid(t))).mean(0)),
+    ("score", "the score of a Bernoulli is d log p(b)/dθ = b − sigmoid(θ), "
+     "not the derivative of the probability, sigmoid(θ)(1 − sigmoid(θ)).",
+     lambda f, b, t, c: ((f - c)[:, None] * (torch.sigmoid(t) * torch.sigmoid(-t))).mean(0)),
+    ("score", "the score is b − sigmoid(θ), not b: the term from log(1 − sigmoid(θ)) is missing.",
+     lambda f, b, t, c: ((f - c)[:, None] * b).mean(0)),
+)
+
+
+def check_score_function_grad(score_function_grad) -> CheckResult:
+    """Check ``score_function_grad(f_values, b, logits, baseline)`` → shape ``(K,)``.
+
+    ``b`` holds S samples ``(S, K)`` of independent Bernoulli(sigmoid(logits))
+    bits, ``f_values`` their values ``(S,)``, ``baseline`` a float. The
+    estimate is the mean over samples of (f − baseline)·(b − sigmoid(logits)).
+    """
+    g = torch.Generator().manual_seed(5)
+
+    def case(s, k, offset, baseline):
+        logits = torch.randn(k, generator=g, dtype=torch.float64) * 1.5
+        b = torch.bernoulli(torch.sigmoid(logits).expand(s, k), generator=g)
+        f_values = torch.randn(s, generator=g, dtype=torch.float64) + offset
+        return f_values, b, logits, baseline
+
+    cases = [case(64, 5, 3.0, 2.5), case(64, 3, -1.0, -0.7), case(1, 1, 10.0, 0.0)]
+    result = run_cases("score_function_grad", score_function_grad, _score_function_grad,
+                       cases, event_size=lambda args: None, batch_size=64)
+    if result.hint == "reduction":
+        return _fail("reduction", "the values are S times too large (S = 64 samples): "
+                     "average over the samples, do not sum.", name="score_function_grad")
+    if result.passed or result.hint != "values":
+        return result
+    got = score_function_grad(*cases[0])
+    for hint, detail, wrong in _WRONG_GRADS:
+        if isinstance(got, torch.Tensor) and got.shape == (5,) and torch.allclose(
+                got.detach().double(), wrong(*cases[0]), rtol=1e-5, atol=1e-8):
+            return _fail(hint, detail, name="score_function_grad")
+    return result
