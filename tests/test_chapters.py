@@ -76,6 +76,7 @@ def test_first_cell_installs_vaecore_in_colab(path):
     assert first["cell_type"] == "code"
     assert source(first) == COLAB_CELL.format(url=CONFIG["repository"]["url"])
     assert first["outputs"] == []
+    assert "hide-input" in first["metadata"].get("tags", []), "hide the set-up in the book"
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
