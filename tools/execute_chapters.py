@@ -10,7 +10,9 @@ and reports any cell whose text output differs between the two runs.
 from __future__ import annotations
 
 import argparse
+import configparser
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -28,15 +30,29 @@ def execute(path: Path, timeout: int = 600) -> nbformat.NotebookNode:
     return nb
 
 
+SANITIZE = Path(__file__).resolve().parents[1] / "nbval_sanitize.cfg"
+
+
+def sanitizers() -> list[tuple[re.Pattern, str]]:
+    """The regex replacements nbval applies (nbval_sanitize.cfg): volatile output only."""
+    config = configparser.ConfigParser()
+    config.read(SANITIZE)
+    return [(re.compile(config[s]["regex"]), config[s]["replace"]) for s in config.sections()]
+
+
 def text_outputs(nb) -> list[str]:
-    """Each code cell's text output, streams joined (the kernel may split them anywhere)."""
+    """Each code cell's text output, streams joined (the kernel may split them anywhere),
+    with the same volatile parts (timings) masked as nbval masks them."""
     out = []
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         texts = ["".join(o.get("text") or o.get("data", {}).get("text/plain", ""))
                  for o in cell.get("outputs", [])]
-        out.append("".join(texts))
+        text = "".join(texts)
+        for pattern, replacement in sanitizers():
+            text = pattern.sub(replacement, text)
+        out.append(text)
     return out
 
 

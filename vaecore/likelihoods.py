@@ -168,7 +168,8 @@ def normal(logvar: float | None = None) -> Likelihood:
 
     Args:
         logvar: a float fixes :math:`\log\sigma^2` for every dimension and
-            the decoder outputs the mean tensor; ``None`` (default) means a
+            the decoder outputs the mean tensor (Equation (fixed-variance-log-lik):
+            a scaled squared error plus a constant); ``None`` (default) means a
             learned variance and the decoder outputs a tuple ``(mean, logvar)``.
 
     Returns:
