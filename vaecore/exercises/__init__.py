@@ -18,5 +18,7 @@ for _module in _pkgutil.iter_modules(__path__):
     if not _module.name.startswith("_"):
         _mod = _importlib.import_module(f"{__name__}.{_module.name}")
         for _name in _mod.__all__:
+            if _name in globals():
+                raise ImportError(f"{_name} is defined by two exercise modules")
             globals()[_name] = getattr(_mod, _name)
             __all__.append(_name)
