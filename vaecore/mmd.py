@@ -167,9 +167,9 @@ def info_vae_loss(model, x: torch.Tensor, *, alpha: float = 1.0, lam: float = 10
     ``generator``). Special cases: :math:`\alpha = 0, \lambda = 1` is the plain
     VAE (negative ELBO); :math:`\alpha = 1, \lambda > 0` is the MMD-VAE (no KL
     term). The defaults :math:`\alpha = 1, \lambda = 1000` give an MMD-VAE
-    with the divergence weight Zhao et al. use on MNIST; as
-    ``reconstruction`` is summed over pixels, :math:`\lambda` must be large
-    for the MMD² (order :math:`10^{-2}`) to matter.
+    whose MMD² weight is 1000: as ``reconstruction`` is summed over pixels
+    (hundreds of nats), :math:`\lambda` must be large for the MMD² (order
+    :math:`10^{-2}`) to matter. The chapter's shapes experiment uses it.
 
     Both weights must be non-negative: a negative :math:`\alpha + \lambda - 1`
     (e.g. :math:`\alpha = 0` with a small :math:`\lambda`) rewards pushing the
