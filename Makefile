@@ -24,7 +24,7 @@ book: install
 
 ## Unit tests, every chapter re-executed and compared by nbval, and the book build.
 test: install
-	$(BIN)/python -m pytest --nbval
+	$(BIN)/python -m pytest --nbval $(PYTEST_ARGS)
 
 ## Unit tests only (fast).
 unit: install

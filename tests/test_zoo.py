@@ -116,3 +116,8 @@ def test_shipped_checkpoint_loads_weights_only_into_its_recipe(meta):
     assert ckpt.metrics == info["metrics"]
     assert len(ckpt.history) == info["epochs"]
     assert info["bytes"] < 8 * 2**20, "checkpoints stay small"
+
+
+def test_the_zoo_readme_lists_every_shipped_checkpoint():
+    assert (CHECKPOINT_DIR / "README.md").read_text() == zoo.readme(), \
+        "regenerate it: python -m vaecore.zoo readme"
