@@ -41,6 +41,7 @@ class ResidualBlock(nn.Module):
 
     ``f = conv3x3 → BatchNorm → ReLU → conv3x3 → BatchNorm`` (the ``residual``
     attribute); no ReLU after the sum (see the module docstring).
+    Equation (residual-block).
     """
 
     def __init__(self, channels: int):
