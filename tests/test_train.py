@@ -279,3 +279,24 @@ def test_model_without_parameters_raises_value_error():
 def test_loss_fn_must_return_named_tuple_with_scalar_loss(bad_loss_fn):
     with pytest.raises(ValueError, match="first field `loss` is a scalar"):
         train_quiet(tiny_autoencoder(), bad_loss_fn, X, epochs=1)
+
+
+def test_default_optimizer_is_fused_adam_where_available():
+    from vaecore.train import adam
+    opt = adam(torch.nn.Linear(3, 2).parameters(), 0.01)
+    assert isinstance(opt, torch.optim.Adam) and opt.defaults["fused"] is True
+    assert opt.defaults["lr"] == 0.01
+
+
+def test_adam_falls_back_when_there_is_no_fused_kernel(monkeypatch):
+    from vaecore import train as train_module
+    real = torch.optim.Adam
+
+    def no_fused(params, lr, fused=None):
+        if fused:
+            raise RuntimeError("fused=True requires all params on a supported device")
+        return real(params, lr)
+    monkeypatch.setattr(train_module.torch.optim, "Adam", no_fused)
+    opt = train_module.adam(torch.nn.Linear(3, 2).parameters(), 0.01)
+    assert not opt.defaults.get("fused")
+    assert sum(len(g["params"]) for g in opt.param_groups) == 2  # the parameters were kept

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from vaecore._checks import check_positive_int, check_tensor
 
-__all__ = ["History", "NonFiniteLossError", "fit", "linear_decay"]
+__all__ = ["History", "NonFiniteLossError", "adam", "fit", "linear_decay"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -61,6 +61,19 @@ class History:
             raise ValueError("expected a dict with keys train, val, epoch_time, lr "
                              f"(History.to_dict()), got {d!r:.80}")
         return cls(**copy.deepcopy(d))
+
+
+def adam(params, lr: float) -> torch.optim.Optimizer:
+    """Adam with the fused kernel where this torch and device have it, else the default.
+
+    The fused step does the whole update in one kernel; for the 784-400-20
+    MLP VAE on a 2-core CPU it trains about 1.3x faster (benchmarks/).
+    """
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # no fused kernel for these params here
+        return torch.optim.Adam(params, lr)
 
 
 def linear_decay(epochs: int, final: float = 0.0):
@@ -169,7 +182,7 @@ def fit(model, loss_fn, train, *, epochs, val=None, batch_size=128, lr=1e-3,
     only batch average), every other field of shape ``(B,)`` or ``()`` is
     recorded as a per-epoch, example-weighted mean in ``history.train`` and
     ``history.val``. ``optimizer`` is a callable ``params -> Optimizer``
-    (default ``Adam(params, lr)``; ``lr`` is unused when it is given);
+    (default :func:`adam`, fused where available; ``lr`` is unused when it is given);
     ``lr_schedule(e)`` multiplies the base rate in epoch ``e`` (0 for the first,
     e.g. ``linear_decay``); ``clip_grad_norm`` caps the gradient norm.
     ``callbacks``: ``cb(epoch, history)`` after each epoch (``epoch`` counts
@@ -196,7 +209,7 @@ def fit(model, loss_fn, train, *, epochs, val=None, batch_size=128, lr=1e-3,
     torch.manual_seed(seed + done)
     shuffle = torch.Generator().manual_seed(seed + done)
     noise = torch.Generator(device).manual_seed(seed + done + 1)
-    opt = optimizer(model.parameters()) if optimizer else torch.optim.Adam(model.parameters(), lr)
+    opt = optimizer(model.parameters()) if optimizer else adam(model.parameters(), lr)
     factor = (lambda e: lr_schedule(done + e)) if lr_schedule else (lambda e: 1.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(opt, factor)
     config = {"batch_size": batch_size, "lr": lr, "seed": seed}
