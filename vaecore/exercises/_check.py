@@ -13,7 +13,7 @@ from typing import Callable, NamedTuple
 
 import torch
 
-__all__ = ["CheckResult", "diagnose", "run_cases"]
+__all__ = ["CheckResult", "diagnose", "run_cases", "known_mistakes"]
 
 
 class CheckResult(NamedTuple):
@@ -106,13 +106,18 @@ def _event_size(args) -> int | None:
 
 
 def run_cases(name: str, student: Callable, reference: Callable, cases,
-              event_size: int | Callable | None = None, **diag) -> CheckResult:
+              event_size: int | Callable | str | None = "auto", explain: Callable | None = None,
+              **diag) -> CheckResult:
     """Run ``student`` and ``reference`` on each tuple of arguments in ``cases``.
 
     Stops at the first difference and returns its diagnosis; exceptions raised
     by the student's code are reported as hints, never swallowed silently.
-    ``event_size`` (an int, or a function of the arguments) defaults to the
-    per-example size of the first batched tensor argument.
+    ``event_size`` (an int, a function of the arguments, ``"auto"`` for the
+    per-example size of the first batched tensor argument, or None) lets a
+    mean over the event dimensions be named as such. ``explain(args, got,
+    want)`` may name a chapter-specific mistake as ``(hint, detail)``; it is
+    asked only when the result differs. A Python number returned by the
+    student is compared as a float64 tensor.
     """
     for i, args in enumerate(cases):
         want = reference(*args)
@@ -122,8 +127,29 @@ def run_cases(name: str, student: Callable, reference: Callable, cases,
             return CheckResult(False, "todo", f"✗ {name}: not implemented yet.")
         except Exception as exc:  # report, don't hide, what the student's code raised
             return _fail(name, "error", f"your function raised {type(exc).__name__}: {exc}")
-        size = event_size(args) if callable(event_size) else event_size or _event_size(args)
+        if isinstance(got, (int, float)) and not isinstance(got, bool):
+            got = torch.tensor(float(got), dtype=torch.float64)
+        size = (_event_size(args) if event_size == "auto"
+                else event_size(args) if callable(event_size) else event_size)
         bad = diagnose(name, got, want, event_size=size, **diag)
         if bad is not None:
+            special = explain(args, got, want) if explain is not None else None
+            if special is not None:
+                bad = _fail(name, *special)
             return bad._replace(message=bad.message + f" (case {i + 1} of {len(cases)})")
     return CheckResult(True, "", f"✓ {name}: passed on {len(cases)} cases.")
+
+
+def known_mistakes(mistakes, close: Callable) -> Callable:
+    """An ``explain`` for :func:`run_cases` from ``(hint, wrong_fn, detail)`` triples.
+
+    A result that ``close(got, wrong_fn(*args))`` matches, where that wrong
+    answer is not itself close to the reference, is named by its hint and detail.
+    """
+    def explain(args, got, want):
+        for hint, wrong, detail in mistakes:
+            w = wrong(*args)
+            if close(got, w) and not close(w, want):
+                return hint, detail
+        return None
+    return explain

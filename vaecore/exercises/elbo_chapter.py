@@ -6,7 +6,7 @@ import math
 import torch
 
 from ..likelihoods import log_prob_normal
-from ._check import CheckResult, _event_size, diagnose
+from ._check import CheckResult, run_cases
 
 __all__ = ["check_iwae_from_log_weights", "check_log_normal"]
 
@@ -18,29 +18,10 @@ def _iwae_from_log_weights(log_w: torch.Tensor) -> torch.Tensor:
 
 def _run(name: str, student, reference, cases, explain=None, per_example_sum=True,
          **diag) -> CheckResult:
-    """Like :func:`run_cases`, with ``explain(args, got, want)`` naming chapter-specific mistakes.
-
-    ``per_example_sum``: the reference sums over the event dimensions of its
-    first argument (so a mean there is diagnosed as a reduction mistake).
-    """
-    for i, args in enumerate(cases):
-        want = reference(*args)
-        try:
-            got = student(*args)
-        except NotImplementedError:
-            return CheckResult(False, "todo", f"✗ {name}: not implemented yet.")
-        except Exception as exc:  # report, don't hide, what the student's code raised
-            return CheckResult(False, "error", f"✗ {name}: not yet. Hint (error): "
-                               f"your function raised {type(exc).__name__}: {exc}")
-        size = _event_size(args) if per_example_sum else None
-        bad = diagnose(name, got, want, event_size=size, **diag)
-        if bad is not None:
-            special = explain(args, got, want) if explain is not None else None
-            if special is not None:
-                hint, detail = special
-                bad = CheckResult(False, hint, f"✗ {name}: not yet. Hint ({hint}): {detail}")
-            return bad._replace(message=bad.message + f" (case {i + 1} of {len(cases)})")
-    return CheckResult(True, "", f"✓ {name}: passed on {len(cases)} cases.")
+    """:func:`run_cases`; ``per_example_sum``: the reference sums over the event
+    dimensions of its first argument (so a mean there is named a reduction mistake)."""
+    return run_cases(name, student, reference, cases, explain=explain,
+                     event_size="auto" if per_example_sum else None, **diag)
 
 
 def _explain_iwae(args, got, want):

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from ..kl import kl_normal_std_normal
 from ..likelihoods import log_prob_bernoulli
-from ._check import CheckResult, diagnose
+from ._check import CheckResult, run_cases
 
 __all__ = ["check_sse_to_log_prob", "check_effective_beta", "check_negative_elbo_loss"]
 
@@ -16,27 +16,9 @@ F64 = torch.float64
 
 
 def _run(name, student, reference, cases, explain=None, event_size=None, **diag) -> CheckResult:
-    """Compare ``student`` with ``reference`` case by case; ``explain(args, got, want)``
-    may name a chapter-specific mistake as ``(hint, detail)``."""
-    for i, args in enumerate(cases):
-        want = reference(*args)
-        try:
-            got = student(*args)
-        except NotImplementedError:
-            return CheckResult(False, "todo", f"✗ {name}: not implemented yet.")
-        except Exception as exc:  # report, don't hide, what the student's code raised
-            return CheckResult(False, "error", f"✗ {name}: not yet. Hint (error): "
-                               f"your function raised {type(exc).__name__}: {exc}")
-        if isinstance(got, (int, float)) and not isinstance(got, bool):
-            got = torch.tensor(float(got), dtype=F64)
-        bad = diagnose(name, got, want, event_size=event_size, **diag)
-        if bad is not None:
-            special = explain(args, got, want) if explain is not None else None
-            if special is not None:
-                hint, detail = special
-                bad = CheckResult(False, hint, f"✗ {name}: not yet. Hint ({hint}): {detail}")
-            return bad._replace(message=bad.message + f" (case {i + 1} of {len(cases)})")
-    return CheckResult(True, "", f"✓ {name}: passed on {len(cases)} cases.")
+    """:func:`run_cases` with an explicit ``event_size`` (None: no reduction hint)."""
+    return run_cases(name, student, reference, cases, event_size=event_size, explain=explain,
+                     **diag)
 
 
 def _close(got, alt) -> bool:

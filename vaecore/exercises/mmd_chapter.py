@@ -16,7 +16,7 @@ import torch
 
 from ..mmd import mmd2, rbf_kernel
 from ..proportions import wilson_interval
-from ._check import CheckResult, diagnose
+from ._check import CheckResult, known_mistakes, run_cases
 
 __all__ = ["check_mmd2_unbiased_rbf", "check_wilson_interval"]
 
@@ -42,25 +42,9 @@ def _close(got, want) -> bool:
 
 def _run(name, student, reference, cases, mistakes) -> CheckResult:
     """Compare on each case; name a known mistake when one matches, else diagnose."""
-    for i, args in enumerate(cases, 1):
-        want = reference(*args)
-        try:
-            got = _as_tensor(student(*args))
-        except NotImplementedError:
-            return CheckResult(False, "todo", f"✗ {name}: not implemented yet.")
-        except Exception as exc:  # report, don't hide, what the student's code raised
-            return _fail(name, "error", f"your function raised {type(exc).__name__}: {exc}",
-                         i, len(cases))
-        if _close(got, want):
-            continue
-        for hint, wrong, detail in mistakes:
-            bad = wrong(*args)
-            if _close(got, bad) and not torch.allclose(bad, want, rtol=1e-7, atol=1e-10):
-                return _fail(name, hint, detail, i, len(cases))
-        result = diagnose(name, got, want, rtol=1e-7, atol=1e-10)
-        if result is not None:
-            return result._replace(message=result.message + f" (case {i} of {len(cases)})")
-    return CheckResult(True, "", f"✓ {name}: passed on {len(cases)} cases.")
+    return run_cases(name, lambda *args: _as_tensor(student(*args)), reference, cases,
+                     event_size=None, explain=known_mistakes(mistakes, _close),
+                     rtol=1e-7, atol=1e-10)
 
 
 # Exercise: the unbiased MMD² with an RBF kernel

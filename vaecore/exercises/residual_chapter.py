@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 from ..kl import kl_normal_std_normal
 from ..likelihoods import log_prob_bernoulli
