@@ -7,7 +7,6 @@ import torch
 from vaecore import exercises
 from vaecore.elbo import negative_elbo
 from vaecore.exercises import check_beta_negative_elbo, check_linear_warmup
-from vaecore.likelihoods import Likelihood
 from vaecore.recipes.beta import linear_warmup
 from vaecore.recipes.mnist_mlp import mlp_vae
 

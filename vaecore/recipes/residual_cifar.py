@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .. import data
+from ..classify import classifier_loss
 from ..conv import ConvDecoder, ConvEncoder
 from ..elbo import negative_elbo
 from ..resnet import ResNetDecoder, ResNetEncoder
@@ -145,20 +145,6 @@ class BirdHorseClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return the class logits ``(B, 2)``."""
         return self.head(self.features(x))
-
-
-class ClassifierTerms(NamedTuple):
-    """``loss``: batch-mean cross-entropy; ``nll`` and ``correct``: ``(B,)``."""
-    loss: torch.Tensor
-    nll: torch.Tensor
-    correct: torch.Tensor
-
-
-def classifier_loss(model, x: torch.Tensor, y: torch.Tensor) -> ClassifierTerms:
-    """Cross-entropy of the labels ``y`` ``(B,)``; per-example terms ``(B,)``, loss their mean."""
-    logits = model(x)
-    nll = F.cross_entropy(logits, y, reduction="none")
-    return ClassifierTerms(nll.mean(), nll, (logits.argmax(1) == y).float())
 
 
 def _random_flip(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:

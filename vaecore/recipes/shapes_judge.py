@@ -9,13 +9,13 @@ into a class.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .. import data
+from ..classify import ClassifierTerms, classifier_loss
 from ..train import fit
 from ..zoo import Recipe
 
@@ -108,20 +108,6 @@ def judge_data(dataset: data.Dataset, seed: int) -> tuple[torch.Tensor, torch.Te
     negatives = non_shapes(x[:half], y[:half], g)
     return (torch.cat([x, degraded, negatives]),
             torch.cat([y, y, torch.full((half,), NO_SHAPE)]))
-
-
-class ClassifierTerms(NamedTuple):
-    """``loss``: batch-mean cross-entropy; ``nll`` and ``correct``: ``(B,)``."""
-    loss: torch.Tensor
-    nll: torch.Tensor
-    correct: torch.Tensor
-
-
-def classifier_loss(model, x: torch.Tensor, y: torch.Tensor) -> ClassifierTerms:
-    """Cross-entropy of the labels ``y`` ``(B,)``; per-example terms ``(B,)``, loss their mean."""
-    logits = model(x)
-    nll = F.cross_entropy(logits, y, reduction="none")
-    return ClassifierTerms(nll.mean(), nll, (logits.argmax(1) == y).float())
 
 
 @torch.no_grad()

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import data
+from ..classify import classifier_loss
 from ..checkpoint import save_checkpoint
 from ..elbo import negative_elbo
 from ..metrics import fid
@@ -86,20 +87,6 @@ class LeNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
-
-
-class ClassifierTerms(NamedTuple):
-    """``loss``: batch-mean cross-entropy; ``nll`` and ``correct``: ``(B,)``."""
-    loss: torch.Tensor
-    nll: torch.Tensor
-    correct: torch.Tensor
-
-
-def classifier_loss(model, x: torch.Tensor, y: torch.Tensor) -> ClassifierTerms:
-    """Cross-entropy of labels ``y`` ``(B,)``; per-example terms ``(B,)``, loss their mean."""
-    logits = model(x)
-    nll = F.cross_entropy(logits, y, reduction="none")
-    return ClassifierTerms(nll.mean(), nll, (logits.argmax(1) == y).float())
 
 
 @torch.no_grad()
