@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JB_ARGS := . --toc book/_toc.yml --config _config.yml -W --keep-going
 
-.PHONY: install book test unit notebooks student benchmark clean
+.PHONY: install book test unit notebooks student benchmark benchmark-nll clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ student: install
 
 benchmark: install
 	$(BIN)/python benchmarks/throughput.py
+
+## Test NLL of the course's models (k = 5000, 10,000 images): tens of minutes per model.
+benchmark-nll: install
+	$(BIN)/python benchmarks/nll.py
 
 clean:
 	rm -rf _build student

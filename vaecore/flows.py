@@ -7,6 +7,9 @@ An invertible map :math:`f` sends a latent :math:`z` to base noise
     \log p(z) = \log \mathcal N\big(f(z); 0, I_D\big)
     + \log \Big|\det \frac{\partial f}{\partial z}\Big|.
 
+Equation (flow-density), derived in chapter 11 from the pushforward of the base
+density through a Dirac delta, Equation (flow-pushforward).
+
 :math:`f = f_L \circ \dots \circ f_1` is a stack of affine coupling layers
 (Dinh et al., 2017, Density estimation using Real NVP). With a binary mask
 :math:`m` (1 = kept), layer :math:`\ell` computes
@@ -141,7 +144,8 @@ class FlowPrior(nn.Module):
             \widehat{\mathrm{KL}} = \log q(z \mid x) - \log p(z),
             \qquad z = \mu + \sigma \odot \epsilon \sim q(z \mid x)
 
-        No closed form exists for a flow prior. The estimate is unbiased
+        No closed form exists for a flow prior: the ELBO becomes Equation
+        (flow-elbo), every term estimated at the same sample. The estimate is unbiased
         (its mean over :math:`z \sim q` is the KL) but one draw may be
         negative. Since :math:`\mathrm{ELBO} = \mathbb E_q[\log p(x \mid z)
         + \log p(z) - \log q(z \mid x)]`, the ELBO computed with it is still

@@ -131,6 +131,8 @@ def table(directory=None) -> str:
         i = json.loads(meta.read_text())
         metrics = ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
                             for k, v in i["metrics"].items())
+        if "nll" in i and i["nll"]["sha256"] == i["sha256"]:  # from benchmarks/nll.py
+            metrics += f"; **test NLL {i['nll']['nll']:.2f}** (k = {i['nll']['k']:,})"
         rows.append(f"| `{i['name']}` | {i['summary']} | {i['epochs']} | "
                     f"{i['train_wall_time_s'] / 60:.1f} min ({i['threads']} thread"
                     f"{'s' if i['threads'] > 1 else ''}, {i['machine']}) | "
@@ -145,8 +147,9 @@ from the records written at training time. Each one is reproduced by
 `python -m vaecore.zoo train NAME`; `python -m vaecore.zoo verify` checks the
 files against their sha256. Metrics are on held-out data as the recipe states
 (MNIST: the 10,000 test images, binarized once with a fixed seed, one sample
-of z per image, nats per image). Train times are wall-clock on the machine
-named, often shared with other jobs.
+of z per image, nats per image; the test NLL is the importance-sampled estimate
+of `benchmarks/nll.py`, with k samples per image). Train times are wall-clock
+on the machine named, often shared with other jobs.
 
 """
 

@@ -1,0 +1,65 @@
+"""Test negative log-likelihood of the course's models, beside the published numbers.
+
+Recomputes the chapter 11 table from the shipped checkpoints with the
+protocol of :mod:`vaecore.nll`: dynamically binarized MNIST, the 10,000 test
+images binarized once with a fixed seed, ``-log p(x)`` estimated by importance
+sampling with ``k`` samples (5000 by default), nats per image.
+
+    python benchmarks/nll.py                          # every model of the table, k = 5000
+    python benchmarks/nll.py mnist-mlp-flow --k 500   # one model, fewer samples
+    python benchmarks/nll.py --write NAME ...         # store the results in the records
+
+Options: ``--k``, ``--n-test N`` (the first N test images), ``--batch-size``,
+``--chunk`` (z samples decoded at once per batch; lower it to save memory),
+``--seed``, ``--threads``. The full protocol costs about k × 10,000 decoder
+passes per model: minutes for the MLPs, longer for the conv VAE.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+import torch
+
+from vaecore import nll, zoo
+from vaecore.recipes._mnist import test_images
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="*", default=list(nll.MODELS), metavar="NAME")
+    parser.add_argument("--k", type=int, default=5000)
+    parser.add_argument("--n-test", type=int, default=10_000)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--chunk", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--write", action="store_true",
+                        help="store each result in the checkpoint's record (NAME.json)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    x = test_images()[:args.n_test]
+    print(f"test NLL, nats per image: {len(x):,} dynamically binarized MNIST test images, "
+          f"k = {args.k:,} importance samples; ± one standard error over images")
+    print(f"{'model':44s} {'-log p(x)':>16s} {'-ELBO (k=1)':>16s} {'time':>8s}")
+    for name in args.models:
+        model, _ = zoo.load(name, train_if_missing=False)
+        result, _ = nll.estimate_nll(model, x, args.k, seed=args.seed,
+                                     batch_size=args.batch_size, chunk=args.chunk)
+        print(f"{name:44s} {result.nll:9.2f} ± {result.nll_se:4.2f} "
+              f"{result.negative_elbo:9.2f} ± {result.negative_elbo_se:4.2f} "
+              f"{result.wall_time_s:7.0f}s", flush=True)
+        if args.write:
+            command = "python benchmarks/nll.py --write " + shlex.join(
+                [name, "--k", str(args.k), "--n-test", str(args.n_test), "--seed", str(args.seed)])
+            nll.write_result(name, result, command)
+    print("published (same protocol, k = 5000, 60,000 training images):")
+    for p in nll.PUBLISHED:
+        print(f"{p.model:44s} {p.nll:9.2f}          [{p.source}, {p.where}]")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

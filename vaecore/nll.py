@@ -1,0 +1,127 @@
+r"""The test-likelihood benchmark: its protocol, the published numbers, our records.
+
+Protocol (the one of the IWAE paper's Table 1): MNIST with **dynamic
+binarization** (each training batch binarized afresh, pixel ~ Bernoulli(grey
+level)), a Bernoulli decoder, the 10,000 test images binarized once (fixed
+seed), and the test negative log-likelihood in nats per image estimated by
+importance sampling with the encoder as proposal, :math:`k = 5000`,
+Equation (log-likelihood-is). The single-sample ELBO (:math:`k = 1`) is
+reported beside it.
+
+``python benchmarks/nll.py`` runs it on checkpoints of the model zoo and, with
+``--write``, stores the result in each checkpoint's record (``NAME.json``),
+tied to the checkpoint's sha256 so that a retrained model cannot inherit an
+old number.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+
+from vaecore._checks import check_positive_int
+from vaecore.checkpoint import CHECKPOINT_DIR
+from vaecore.elbo import log_likelihood_is
+
+__all__ = ["Published", "PUBLISHED", "MODELS", "NLLResult", "estimate_nll", "write_result",
+           "stored_result"]
+
+
+class Published(NamedTuple):
+    """A number from the literature on the same protocol (nats per test image)."""
+    model: str
+    nll: float
+    source: str  # a key of book/references.bib
+    where: str
+
+
+PUBLISHED = (
+    Published("VAE, one stochastic layer (Burda et al.)", 86.76, "burda2016importance",
+              "Table 1, k = 5000"),
+    Published("IWAE k = 50, one stochastic layer (Burda et al.)", 84.78, "burda2016importance",
+              "Table 1, k = 5000"),
+    Published("VAE reproduced by Pythae", 89.78, "chadebec2022pythae", "binarized MNIST"),
+)
+
+#: The course's models in the benchmark table, by zoo checkpoint name.
+MODELS = ("mnist-mlp-bernoulli", "mnist-conv-bernoulli-e10", "mnist-mlp-flow",
+          "mnist-mlp-iwae-k5", "mnist-mlp2-flow-iwae-k5")
+
+
+class NLLResult(NamedTuple):
+    """Test NLL and negative ELBO in nats per image, each with its standard error over images."""
+    nll: float
+    nll_se: float
+    negative_elbo: float
+    negative_elbo_se: float
+    k: int
+    n_test: int
+    seed: int
+    wall_time_s: float
+
+
+def _mean_se(values: torch.Tensor) -> tuple[float, float]:
+    values = values.double()
+    se = values.std().item() / len(values) ** 0.5 if len(values) > 1 else float("nan")
+    return values.mean().item(), se
+
+
+def estimate_nll(model, x: torch.Tensor, k: int = 5000, *, seed: int = 0, batch_size: int = 100,
+             chunk: int = 500) -> tuple[NLLResult, torch.Tensor]:
+    r"""Estimate the test NLL of ``model`` on binarized images ``x`` ``(N, ...)``.
+
+    Returns ``(result, log_px)``: the :class:`NLLResult` (means over the ``N``
+    images of :math:`-\log \hat p(x)` with ``k`` importance samples and of the
+    one-sample negative ELBO, with standard errors over images) and the
+    per-image estimates ``log_px`` ``(N,)``. Both use generators seeded from
+    ``seed``; the model is put in eval mode.
+    """
+    check_positive_int("k", k)
+    model.eval()
+    start = time.perf_counter()
+    log_px = log_likelihood_is(model, x, k, chunk=min(chunk, k), batch_size=batch_size,
+                               generator=torch.Generator().manual_seed(seed))
+    elbo = log_likelihood_is(model, x, 1, batch_size=batch_size,
+                             generator=torch.Generator().manual_seed(seed + 1))
+    if not (torch.isfinite(log_px).all() and torch.isfinite(elbo).all()):
+        raise FloatingPointError("estimate_nll: the model gave a non-finite log-weight; "
+                                 "refusing to report a mean over NaN/inf")
+    (nll, nll_se), (nelbo, nelbo_se) = _mean_se(-log_px), _mean_se(-elbo)
+    return NLLResult(nll, nll_se, nelbo, nelbo_se, k, len(x), seed,
+                     round(time.perf_counter() - start, 1)), log_px
+
+
+def _record_path(name: str, directory) -> Path:
+    path = Path(directory or CHECKPOINT_DIR) / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no record {path}; train it with: python -m vaecore.zoo train {name}")
+    return path
+
+
+def write_result(name: str, result: NLLResult, command: str, directory=None) -> dict:
+    """Store ``result`` under ``"nll"`` in the record of checkpoint ``name``; return the record."""
+    path = _record_path(name, directory)
+    info = json.loads(path.read_text())
+    info["nll"] = {**result._asdict(), "sha256": info["sha256"], "command": command,
+                   "threads": torch.get_num_threads()}
+    path.write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
+def stored_result(name: str, directory=None) -> NLLResult | None:
+    """The benchmark result stored for ``name``, or None if there is none.
+
+    Raises ``ValueError`` when the stored result belongs to another version of
+    the checkpoint (its sha256 differs from the record's): rerun the benchmark.
+    """
+    info = json.loads(_record_path(name, directory).read_text())
+    stored = info.get("nll")
+    if stored is None:
+        return None
+    if stored["sha256"] != info["sha256"]:
+        raise ValueError(f"{name}: the stored NLL was measured on another checkpoint; rerun "
+                         f"python benchmarks/nll.py --write {name}")
+    return NLLResult(**{field: stored[field] for field in NLLResult._fields})
