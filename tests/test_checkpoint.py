@@ -171,3 +171,62 @@ def test_file_sha256_matches_known_digest(tmp_path):
 
 def test_checkpoint_dir_lives_inside_the_package():
     assert CHECKPOINT_DIR == Path(vaecore.__file__).resolve().parent / "checkpoints"
+
+
+# Temporary files left by saves that were killed
+
+def test_save_removes_stale_temporaries_of_that_checkpoint_only(tmp_path):
+    import fcntl
+    import os
+    old = 1_000_000_000  # 2001: long untouched
+    names = {"stale": ".model.pt.abcd_123.tmp", "young": ".model.pt.young123.tmp",
+             "locked": ".model.pt.locked12.tmp", "other": ".other.pt.abcd_123.tmp",
+             "not ours": ".model.pt.notes.tmp"}
+    for key, name in names.items():
+        (tmp_path / name).write_bytes(b"PK partial")
+        if key != "young":
+            os.utime(tmp_path / name, (old, old))
+    with open(tmp_path / names["locked"], "rb") as live:  # a writer that is still running
+        fcntl.flock(live, fcntl.LOCK_EX)
+        save_checkpoint(tmp_path / "model.pt", tiny_model(), config=CONFIG, metrics=METRICS)
+        left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(["model.pt"] + [n for k, n in names.items() if k != "stale"])
+
+
+CHILD = """
+import sys, time, torch
+from torch import nn
+from vaecore import checkpoint
+def stuck(obj, f, *args, **kwargs):
+    f.write(b"PK partial bytes"); f.flush()
+    print("writing", flush=True)
+    time.sleep(120)
+checkpoint.torch.save = stuck
+checkpoint.save_checkpoint(sys.argv[1], nn.Linear(2, 2), config={}, metrics={})
+"""
+
+
+def test_a_save_killed_by_sigkill_leaves_a_temporary_the_next_save_removes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, tiny_model(0), config=CONFIG, metrics=METRICS)
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout.readline() == "writing\n"
+        (tmp,) = tmp_path.glob(".model.pt.*.tmp")
+        os.utime(tmp, (1_000_000_000, 1_000_000_000))
+        save_checkpoint(path, tiny_model(1), config=CONFIG, metrics=METRICS)
+        assert tmp.exists(), "a live writer's temporary file was removed"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert tmp.exists()  # what SIGKILL leaves; the old checkpoint is intact
+    restored = tiny_model(2)
+    load_checkpoint(path, restored)
+    assert_close(restored.state_dict(), tiny_model(1).state_dict(), rtol=0, atol=0)
+    save_checkpoint(path, tiny_model(3), config=CONFIG, metrics=METRICS)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]

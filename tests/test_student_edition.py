@@ -66,3 +66,57 @@ def test_a_solution_cell_without_a_function_is_an_error():
 def test_command_writes_every_chapter(tmp_path):
     assert student_edition.main([str(ROOT / "chapters"), str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.glob("*.ipynb")) == [p.name for p in CHAPTERS]
+
+
+@pytest.fixture
+def two_chapters(tmp_path):
+    src = tmp_path / "chapters"
+    src.mkdir()
+    for path in CHAPTERS[:2]:
+        (src / path.name).write_bytes(path.read_bytes())
+    return src
+
+
+def snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("destination", [".", "../chapters", "link to source"])
+def test_refuses_to_write_over_the_chapters(two_chapters, capsys, destination):
+    before = snapshot(two_chapters)
+    if destination == "link to source":
+        dst = two_chapters.parent / "student"
+        dst.symlink_to(two_chapters, target_is_directory=True)
+    else:
+        dst = two_chapters / destination
+    assert student_edition.main([str(two_chapters), str(dst)]) == 1
+    assert "the chapters would be overwritten by their stubs" in capsys.readouterr().err
+    assert snapshot(two_chapters) == before
+
+
+def test_refuses_through_the_command_line_too(two_chapters):
+    import subprocess
+    import sys
+    before = snapshot(two_chapters)
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "student_edition.py"),
+                           str(two_chapters), str(two_chapters)], capture_output=True, text=True)
+    assert done.returncode == 1 and "destination" in done.stderr and done.stdout == ""
+    assert snapshot(two_chapters) == before
+
+
+def test_a_subfolder_of_the_chapters_is_a_fine_destination(two_chapters):
+    before = snapshot(two_chapters)
+    assert student_edition.main([str(two_chapters), str(two_chapters / "student")]) == 0
+    assert {p.name for p in (two_chapters / "student").iterdir()} == set(before)
+    assert all((two_chapters / n).read_bytes() == b for n, b in before.items())
+
+
+@pytest.mark.parametrize("source", ["missing", "empty"])
+def test_missing_or_empty_source_is_an_error(tmp_path, capsys, source):
+    src, dst = tmp_path / "chapters", tmp_path / "student"
+    if source == "empty":
+        src.mkdir()
+    assert student_edition.main([str(src), str(dst)]) == 1
+    err = capsys.readouterr().err
+    assert str(src) in err and ("does not exist" if source == "missing" else "no notebooks") in err
+    assert not dst.exists()

@@ -300,3 +300,181 @@ def test_adam_falls_back_when_there_is_no_fused_kernel(monkeypatch):
     opt = train_module.adam(torch.nn.Linear(3, 2).parameters(), 0.01)
     assert not opt.defaults.get("fused")
     assert sum(len(g["params"]) for g in opt.param_groups) == 2  # the parameters were kept
+
+
+# The NaN guard: refused steps, good epochs, the checkpoint that keeps the last good one
+
+def gradient_nan_at(epoch, step, how, before):
+    """recon_loss, with a finite loss whose gradient is NaN at one training step (4 per epoch)."""
+    calls = {"train": 0}
+
+    def loss_fn(model, x):
+        out = recon_loss(model, x)
+        if not model.training:
+            return out
+        calls["train"] += 1
+        if calls["train"] != 4 * (epoch - 1) + step:
+            return out
+        before.update({k: v.clone() for k, v in model.state_dict().items()})
+        if how == "sqrt at 0":  # d/dw sqrt(0 * w) = 0 * inf = NaN; its value is 0
+            return Recon(out.loss + torch.sqrt(0 * model[0].weight.sum()), out.mse)
+        out.loss.register_hook(lambda g: g * math.nan)  # a hook that breaks the gradient
+        return out
+
+    return loss_fn
+
+
+@pytest.mark.parametrize("how", ["sqrt at 0", "hook"])
+def test_nan_gradient_is_refused_and_the_weights_are_not_updated(tmp_path, how):
+    model, path, before = tiny_autoencoder(), tmp_path / "run.pt", {}
+    with pytest.raises(NonFiniteLossError, match=r"gradient of .*has NaN or infinite entries at "
+                       r"epoch 2, step 3 of 4") as err:
+        train_quiet(model, gradient_nan_at(2, 3, how, before), low_rank_data(256),
+                    val=low_rank_data(32), epochs=3, checkpoint=path)
+    assert type(err.value).__name__ == "NonFiniteGradientError"
+    assert f"the last good checkpoint is {path} (epoch 1)" in str(err.value)
+    assert_close(model.state_dict(), before, rtol=0, atol=0)  # the step was not applied
+    ckpt = load_checkpoint(path)
+    assert len(ckpt.history) == 1
+    assert all(torch.isfinite(v).all() for v in ckpt.state_dict.values())
+
+
+def test_nan_gradient_in_the_first_epoch_saves_no_checkpoint(tmp_path):
+    model, path, before = tiny_autoencoder(), tmp_path / "run.pt", {}
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1, step 4 of 4.*this run saved no "
+                       r"checkpoint"):
+        train_quiet(model, gradient_nan_at(1, 4, "sqrt at 0", before), low_rank_data(256),
+                    val=low_rank_data(32), epochs=2, checkpoint=path)
+    assert not path.exists()
+    assert all(torch.isfinite(v).all() for v in model.state_dict().values())
+
+
+def test_nan_validation_loss_stops_training_and_is_not_saved(tmp_path):
+    calls = {"val": 0}
+
+    def nan_validation_at_epoch_2(model, x):
+        out = recon_loss(model, x)
+        if not model.training:
+            calls["val"] += 1
+            if calls["val"] == 2:
+                return Recon(out.loss * math.nan, out.mse * math.nan)
+        return out
+
+    seen, path = [], tmp_path / "run.pt"
+    message = (r"validation loss is nan after epoch 2; the last good checkpoint is .*run.pt "
+               r"\(epoch 1\), with train loss [0-9.]+, val loss")
+    with pytest.raises(NonFiniteLossError, match=message):
+        train_quiet(tiny_autoencoder(), nan_validation_at_epoch_2, low_rank_data(256),
+                    val=low_rank_data(32), epochs=3, checkpoint=path,
+                    callbacks=[lambda epoch, h: seen.append(epoch)])
+    assert seen == [1]  # epoch 2 never reached its callbacks
+    ckpt = load_checkpoint(path)
+    assert len(ckpt.history) == 1 and math.isfinite(ckpt.metrics["val"]["loss"])
+
+
+def test_non_finite_weights_are_never_saved_over_a_good_checkpoint(tmp_path):
+    # one step per epoch; in epoch 2 the step size overflows the weights while the
+    # epoch's training loss (computed before the step) is still finite
+    sgd = lambda params: torch.optim.SGD(params, lr=1.0)
+    overflow_in_epoch_2 = lambda e: 1e35 if e == 1 else 1e-3  # gradients here are >> 10
+    path = tmp_path / "run.pt"
+    with pytest.raises(NonFiniteLossError, match=r"parameters .*weight.* have NaN or infinite "
+                       r"entries after epoch 2; the last good checkpoint is .*run.pt \(epoch 1\)"):
+        train_quiet(tiny_autoencoder(), recon_loss, 10 * low_rank_data(64), epochs=3,
+                    optimizer=sgd, lr_schedule=overflow_in_epoch_2, checkpoint=path)
+    ckpt = load_checkpoint(path)
+    assert len(ckpt.history) == 1
+    assert all(torch.isfinite(v).all() for v in ckpt.state_dict.values())
+
+
+def test_the_rule_a_finite_epoch_is_good_however_large_its_loss(tmp_path):
+    """Finite losses are not judged (they rise legitimately); the error shows the saved losses."""
+    calls = {"train": 0}
+
+    def huge_in_epoch_2_nan_in_epoch_3(model, x):
+        out = recon_loss(model, x)
+        calls["train"] += 1
+        if calls["train"] > 8:
+            return Recon(out.loss * math.nan, out.mse)
+        if calls["train"] > 4:
+            return Recon(out.loss + 1e29, out.mse)  # huge but finite; same gradient
+        return out
+
+    path = tmp_path / "run.pt"
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan at epoch 3, step 1 of 4; the last "
+                       r"good checkpoint is .*run.pt \(epoch 2\), with train loss 1e\+29"):
+        train_quiet(tiny_autoencoder(), huge_in_epoch_2_nan_in_epoch_3, low_rank_data(256),
+                    epochs=3, checkpoint=path)
+    assert load_checkpoint(path).metrics["train"]["loss"] == pytest.approx(1e29)
+
+
+def test_a_constant_loss_is_a_clear_error():
+    def constant(model, x):
+        return Recon(torch.tensor(1.0), x.sum(1))
+
+    with pytest.raises(ValueError, match="loss_fn: expected a loss computed from the model's "
+                       r"parameters \(requires_grad\), got a constant"):
+        train_quiet(tiny_autoencoder(), constant, low_rank_data(64), epochs=1)
+
+
+# Seeds, dtypes and the caller's random stream
+
+@pytest.mark.parametrize("seed", [None, 1.5, "0", True, 2**64])
+def test_seed_must_be_an_integer(seed):
+    with pytest.raises(ValueError, match=r"seed: expected an integer"):
+        train_quiet(tiny_autoencoder(), recon_loss, X, epochs=1, seed=seed)
+
+
+def test_numpy_integer_seed_is_the_same_seed(tmp_path):
+    import numpy as np
+    runs = []
+    for seed in (3, np.int64(3)):
+        model = tiny_autoencoder()
+        train_quiet(model, noisy_recon_loss, X, epochs=2, seed=seed, checkpoint=tmp_path / "r.pt")
+        runs.append(model.state_dict())
+    assert_close(runs[0], runs[1], rtol=0, atol=0)
+    assert type(load_checkpoint(tmp_path / "r.pt").config["seed"]) is int
+
+
+@pytest.mark.parametrize("data, kwargs, message", [
+    (X.double(), {}, r"train\[0\]: expected torch.float32, the dtype of the model's parameters, "
+                     r"got torch.float64"),
+    (X, {"val": X.double()}, r"val\[0\]: expected torch.float32, .* got torch.float64"),
+    ((X, X.half()), {}, r"train\[1\]: expected torch.float32, .* got torch.float16"),
+])
+def test_floating_data_must_have_the_models_dtype(data, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        train_quiet(tiny_autoencoder(), lambda m, x, *rest: recon_loss(m, x), data, epochs=1,
+                    **kwargs)
+
+
+def test_float64_model_trains_on_float64_data_and_integer_labels_are_fine():
+    history = train_quiet(tiny_autoencoder().double(), lambda m, x, y: recon_loss(m, x),
+                          (X.double(), torch.arange(len(X))), epochs=1)
+    assert math.isfinite(history.train["loss"][0])
+
+
+def test_fit_leaves_the_callers_global_rng_as_it_was():
+    model, x = tiny_autoencoder(), torch.rand(128, 8)
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    train_quiet(model, noisy_recon_loss, x, val=x[:32], epochs=2, transform=binarize, seed=7)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_fit_is_the_plain_training_loop_bit_for_bit():
+    """fit = seed the global RNG, shuffle with a seeded generator, fused Adam: exactly."""
+    x, seed, batch_size = torch.rand(200, 8), 5, 64
+    model = tiny_autoencoder()
+    train_quiet(model, noisy_recon_loss, x, epochs=2, seed=seed, batch_size=batch_size, lr=0.01)
+    reference = tiny_autoencoder()
+    torch.manual_seed(seed)
+    shuffle = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(reference.parameters(), 0.01, fused=True)
+    for _ in range(2):
+        order = torch.randperm(len(x), generator=shuffle)
+        for start in range(0, len(x), batch_size):
+            opt.zero_grad(set_to_none=True)
+            noisy_recon_loss(reference, x[order[start:start + batch_size]]).loss.backward()
+            opt.step()
+    assert_close(model.state_dict(), reference.state_dict(), rtol=0, atol=0)

@@ -121,3 +121,73 @@ def test_shipped_checkpoint_loads_weights_only_into_its_recipe(meta):
 def test_the_zoo_readme_lists_every_shipped_checkpoint():
     assert (CHECKPOINT_DIR / "README.md").read_text() == zoo.readme(), \
         "regenerate it: python -m vaecore.zoo readme"
+
+
+# The file is checked against its record before it is loaded
+
+def flip_a_weight_bit(path):
+    """Flip one bit inside the stored weights: the file still loads, with other weights."""
+    raw = bytearray(path.read_bytes())
+    weights = load_checkpoint(path).state_dict["w.weight"].numpy().tobytes()
+    at = raw.find(weights)
+    assert at > 0
+    raw[at + 5] ^= 0x10
+    path.write_bytes(bytes(raw))
+
+
+def test_load_refuses_a_file_that_differs_from_its_record(tmp_path, fake):
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    sha = zoo.record("tiny", directory=tmp_path)["sha256"]
+    flip_a_weight_bit(tmp_path / "tiny.pt")
+    load_checkpoint(tmp_path / "tiny.pt")  # still a readable checkpoint: only the hash can tell
+    with pytest.raises(ValueError, match=rf"tiny.pt does not match its record tiny.json: expected "
+                       rf"tiny.pt of \d+ bytes with sha256 {sha}, got \d+ bytes with sha256 "
+                       r"[0-9a-f]{64}\..*python -m vaecore.zoo train tiny"):
+        zoo.load("tiny", directory=tmp_path)
+    with open(tmp_path / "tiny.pt", "ab") as f:
+        f.write(b"x")
+    with pytest.raises(ValueError, match="tiny.pt does not match its record"):
+        zoo.load("tiny", directory=tmp_path)
+    assert len(fake) == 1  # refused, not silently retrained
+
+
+def test_load_refuses_a_checkpoint_without_a_record(tmp_path, fake):
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    (tmp_path / "tiny.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"tiny.pt has no record .*tiny.json, so it cannot "
+                       r"be checked .*python -m vaecore.zoo train tiny"):
+        zoo.load("tiny", directory=tmp_path)
+
+
+@pytest.mark.parametrize("text", ["", '{"name": "tiny", "fi', "[1, 2]", '{"name": "tiny"}',
+                                  '{"name": "tiny", "file": "tiny.pt", "bytes": "many"}'])
+def test_a_broken_record_is_a_clear_error_naming_file_and_keys(tmp_path, fake, text):
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    (tmp_path / "tiny.json").write_text(text)
+    message = r"tiny.json.*expected a JSON object with keys name, file, bytes, sha256"
+    with pytest.raises(ValueError, match=message):
+        zoo.record("tiny", directory=tmp_path)
+    with pytest.raises(ValueError, match=message):
+        zoo.table(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        zoo.load("tiny", directory=tmp_path)
+    (problem,) = zoo.verify(tmp_path)
+    assert problem.startswith("tiny: ") and "tiny.json" in problem
+
+
+def test_records_are_replaced_atomically(tmp_path, fake, monkeypatch):
+    import os
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    before = (tmp_path / "tiny.json").read_bytes()
+    real_replace = os.replace
+
+    def fail_for_records(src, dst):
+        if str(dst).endswith(".json"):
+            raise OSError("killed while renaming the record")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", fail_for_records)
+    with pytest.raises(OSError, match="killed while renaming the record"):
+        zoo.train("tiny", directory=tmp_path, progress=False)
+    assert (tmp_path / "tiny.json").read_bytes() == before  # never half-written
+    assert not list(tmp_path.glob(".tiny.json.*"))

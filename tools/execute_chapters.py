@@ -5,7 +5,10 @@
 Each notebook runs top to bottom in a kernel of this environment, in its own
 folder, with one thread (the chapters' setup cell also sets it), exactly as
 ``pytest --nbval`` will re-run it. ``--check`` executes twice without writing
-and reports any cell whose text output differs between the two runs.
+and reports any cell whose text output differs between the two runs. Every
+path must be an existing ``.ipynb`` file (checked before anything runs), and
+each notebook is replaced atomically, so an interrupted run never leaves half
+a chapter.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import configparser
 import os
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,6 +32,19 @@ def execute(path: Path, timeout: int = 600) -> nbformat.NotebookNode:
                             record_timing=False, store_widget_state=False)
     client.execute()
     return nb
+
+
+def write_atomic(nb, path: Path) -> None:
+    """Write ``nb`` over ``path`` through a temporary file renamed only once it is complete."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.chmod(tmp, path.stat().st_mode & 0o777)  # keep the chapter's permissions
+            nbformat.write(nb, f)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 SANITIZE = Path(__file__).resolve().parents[1] / "nbval_sanitize.cfg"
@@ -61,6 +78,9 @@ def main(argv=None) -> int:
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--check", action="store_true", help="run twice, compare, write nothing")
     args = parser.parse_args(argv)
+    wrong = [str(p) for p in args.notebooks if not p.is_file() or p.suffix != ".ipynb"]
+    if wrong:
+        parser.error(f"expected existing .ipynb files, got {', '.join(wrong)}")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("PYTHONHASHSEED", "0")
     status = 0
@@ -74,7 +94,7 @@ def main(argv=None) -> int:
             status |= not same
             print(f"{path}: {seconds:.1f} s, {'deterministic' if same else 'OUTPUT DIFFERS'}")
         else:
-            nbformat.write(nb, path)
+            write_atomic(nb, path)
             print(f"{path}: executed in {seconds:.1f} s")
     return status
 

@@ -6,6 +6,8 @@ Every code cell tagged ``solution`` is replaced by a stub that keeps each
 function's signature and docstring and raises
 ``NotImplementedError("Exercise N: <title>")``; all outputs and execution
 counts are cleared. Nothing else changes, so the checks run as in the book.
+The command refuses (exit status 1, nothing written) a missing or empty source
+folder and a destination whose files would be the chapters themselves.
 """
 from __future__ import annotations
 
@@ -67,14 +69,32 @@ def student_notebook(nb):
     return nb
 
 
+def _refusal(src: Path, dst: Path, chapters: list[Path]) -> str | None:
+    """Why writing the student edition of ``src`` to ``dst`` must not start, or None."""
+    if not src.is_dir():
+        return f"source folder {src} does not exist (expected a folder of chapter notebooks)"
+    if not chapters:
+        return f"source folder {src} holds no notebooks (*.ipynb); nothing to write"
+    if (dst.exists() and dst.resolve() == src.resolve()) or any(
+            (dst / p.name).exists() and (dst / p.name).samefile(p) for p in chapters):
+        return (f"destination {dst} is the source folder {src}: the chapters would be "
+                "overwritten by their stubs; choose another destination folder")
+    return None
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2:
         print(__doc__)
         return 2
     src, dst = Path(argv[0]), Path(argv[1])
+    chapters = sorted(src.glob("*.ipynb")) if src.is_dir() else []
+    refusal = _refusal(src, dst, chapters)
+    if refusal:
+        print(f"student_edition: {refusal}", file=sys.stderr)
+        return 1
     dst.mkdir(parents=True, exist_ok=True)
-    for path in sorted(src.glob("*.ipynb")):
+    for path in chapters:
         nbformat.write(student_notebook(nbformat.read(path, as_version=4)), dst / path.name)
         print(f"wrote {dst / path.name}")
     return 0

@@ -10,9 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
+import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import BinaryIO, Callable, Iterator, NamedTuple
+
+try:  # POSIX: a writer locks its temporary file, so no cleaner takes it for a dead one
+    import fcntl
+except ImportError:  # Windows refuses to delete a file that is open anyway
+    fcntl = None
 
 import torch
 
@@ -53,13 +61,68 @@ def _check_json_like(name: str, value) -> None:
                      f"int, float, bool, None), got {type(value).__name__}")
 
 
+STALE_AFTER_S = 60.0  # a temporary file untouched this long, and unlocked, is a dead save's
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete the temporary files that killed saves of ``path`` left in its folder.
+
+    Only ``.NAME.XXXXXXXX.tmp`` files of this very ``path`` are considered, and
+    only those that no live writer holds locked and nobody has modified for
+    ``STALE_AFTER_S`` seconds: a save that is still running is never touched.
+    """
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.tmp")
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):  # glob is a prefilter only
+        if not pattern.fullmatch(tmp.name):
+            continue
+        try:
+            if time.time() - tmp.stat().st_mtime < STALE_AFTER_S:
+                continue
+            if fcntl is None:  # Windows: unlink fails while a live writer has it open
+                tmp.unlink()
+                continue
+            with open(tmp, "rb") as f:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # OSError: a live writer
+                tmp.unlink()
+        except OSError:  # locked, renamed by its writer meanwhile, or not ours to delete
+            continue
+
+
+@contextmanager
+def _atomic_file(path) -> Iterator[BinaryIO]:
+    """Yield a binary file that replaces ``path`` only once it is complete.
+
+    The file is a temporary one in ``path``'s folder (``.NAME.XXXXXXXX.tmp``,
+    locked while it is written), flushed to disk and renamed over ``path``; an
+    error or a kill leaves ``path`` as it was. Temporary files that earlier,
+    killed writes of ``path`` left behind are removed first.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if fcntl is not None:
+                fcntl.flock(f, fcntl.LOCK_EX)  # released when the file is closed or we die
+            os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is shared
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
 def save_checkpoint(path, model: torch.nn.Module, *, config: dict, metrics: dict,
                     history: History | None = None) -> None:
     """Write ``model``'s weights with ``config``, ``metrics`` and ``history`` to ``path``.
 
     The write is atomic: a temporary file in the same folder is renamed over
     ``path`` only once it is complete, so an error leaves no partial file and
-    any older checkpoint intact.
+    any older checkpoint intact. Temporary files left by earlier saves of
+    ``path`` that were killed (unlocked, untouched for a minute) are removed.
     """
     _check_json_like("config", config)
     _check_json_like("metrics", metrics)
@@ -68,19 +131,8 @@ def save_checkpoint(path, model: torch.nn.Module, *, config: dict, metrics: dict
     payload = {"state_dict": model.state_dict(), "config": config, "metrics": metrics,
                "history": None if history is None else history.to_dict(),
                "vaecore_version": vaecore.__version__}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is shared
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with _atomic_file(path) as f:
+        torch.save(payload, f)
 
 
 def _load_weights(model: torch.nn.Module, state_dict: dict, path: Path) -> None:

@@ -6,12 +6,15 @@ shuffles an index each epoch and slices batches from it; ``loss_fn(model,
 minimise (the batch mean, the only place where the batch is averaged) and
 whose other per-example ``(B,)`` fields are logged as per-epoch means. The
 model never sees the trainer's state; callbacks are plain callables.
+Training runs on a forked random stream: ``fit`` leaves the caller's global
+RNG as it found it.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
 import math
+import numbers
 import time
 from dataclasses import dataclass, field
 
@@ -20,11 +23,19 @@ from tqdm.auto import tqdm
 
 from vaecore._checks import check_positive_int, check_tensor
 
-__all__ = ["History", "NonFiniteLossError", "adam", "fit", "linear_decay"]
+__all__ = ["History", "NonFiniteLossError", "NonFiniteGradientError", "adam", "fit",
+           "linear_decay"]
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite; the message says where."""
+    """Training met a NaN or infinite loss or weights; the message says where.
+
+    It names the epoch (and step) and the last good checkpoint.
+    """
+
+
+class NonFiniteGradientError(NonFiniteLossError):
+    """The loss was finite but its gradient was not; the step was not applied."""
 
 
 @dataclass
@@ -105,6 +116,26 @@ def _as_tensors(name: str, data) -> tuple[torch.Tensor, ...]:
     return tensors
 
 
+def _check_seed(seed) -> int:
+    """``seed`` as an int; ValueError unless it is an integer torch can seed with."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) \
+            or not -2**63 <= seed < 2**63:
+        raise ValueError(f"seed: expected an integer (e.g. 0) in [-2**63, 2**63), got {seed!r}")
+    return int(seed)
+
+
+def _check_dtypes(model, data: dict) -> None:
+    """Floating data tensors must have the dtype of the model's parameters; labels may be ints."""
+    dtypes = {p.dtype for p in model.parameters() if p.is_floating_point()}
+    for name, tensors in data.items():
+        for i, t in enumerate(tensors or ()):
+            if t.is_floating_point() and dtypes and t.dtype not in dtypes:
+                wanted = " or ".join(sorted(map(str, dtypes)))
+                raise ValueError(f"{name}[{i}]: expected {wanted}, the dtype of the model's "
+                                 f"parameters, got {t.dtype}; convert the data (e.g. "
+                                 f"x.to({wanted})) or the model")
+
+
 def _batches(tensors, batch_size, device, transform, generator, order):
     """Yield ``(step, batch)`` sliced by ``order``; ``transform`` on the first tensor."""
     for step, start in enumerate(range(0, len(order), batch_size), start=1):
@@ -115,14 +146,33 @@ def _batches(tensors, batch_size, device, transform, generator, order):
         yield step, batch
 
 
-def _loss_terms(model, loss_fn, batch):
-    """Call ``loss_fn`` and check that its first field is a scalar ``loss``."""
+def _loss_terms(model, loss_fn, batch, training=False):
+    """Call ``loss_fn`` and check that its first field is a scalar ``loss``.
+
+    In ``training``, the loss must also have a gradient (a constant NaN is left
+    for the caller to report; checking it costs a host sync only then).
+    """
     out = loss_fn(model, *batch)
     fields = getattr(out, "_fields", ())
     if not fields or fields[0] != "loss" or getattr(out.loss, "shape", None) != ():
         raise ValueError("loss_fn: expected a NamedTuple whose first field `loss` is a "
                          f"scalar tensor, got {type(out).__name__}")
+    if training and not out.loss.requires_grad and torch.isfinite(out.loss):
+        raise ValueError("loss_fn: expected a loss computed from the model's parameters "
+                         "(requires_grad), got a constant")
     return out
+
+
+def _all_finite(tensors) -> torch.Tensor:
+    """A 0-d bool tensor, computed without a host sync: every entry of every tensor is finite.
+
+    The entries are all finite exactly when the smallest and the largest are
+    (NaN propagates through min and max); one ``aminmax`` pass finds both,
+    without the overflow a norm or a sum of finite entries could add.
+    """
+    tensors = [t.detach().coalesce().values() if t.is_sparse else t.detach() for t in tensors]
+    extremes = [e for t in tensors if t.numel() for e in torch.aminmax(t)]
+    return torch.stack(extremes).isfinite().all() if extremes else torch.tensor(True)
 
 
 def _accumulate(sums: dict, out, n: int) -> None:
@@ -162,11 +212,40 @@ def _save_good_epoch(path, model, history, config) -> None:
                     metrics={"train": history.last("train"), "val": history.last("val")})
 
 
-def _non_finite(loss, epoch, step, n_steps, checkpoint, saved) -> NonFiniteLossError:
-    where = (f"the last good checkpoint is {checkpoint} (epoch {saved})" if saved
-             else "this run saved no checkpoint")
-    return NonFiniteLossError(f"loss is {loss.item()} at epoch {epoch}, step {step} of "
-                              f"{n_steps}; {where}")
+def _last_good(checkpoint, saved, history) -> str:
+    """Where the last good epoch is, with its losses, for an error message."""
+    if not saved:
+        return "this run saved no checkpoint"
+    losses = ", ".join(f"{split} loss {getattr(history, split)['loss'][saved - 1]:.6g}"
+                       for split in ("train", "val") if getattr(history, split).get("loss"))
+    return f"the last good checkpoint is {checkpoint} (epoch {saved}), with {losses}"
+
+
+def _non_finite(model, loss, where, last_good) -> NonFiniteLossError:
+    """The error for a step whose loss or gradient is not finite (found in the error path)."""
+    if not torch.isfinite(loss):
+        return NonFiniteLossError(f"loss is {loss.item()} {where}; {last_good}")
+    bad = [name for name, p in model.named_parameters()
+           if p.grad is not None and not torch.isfinite(p.grad).all()]
+    return NonFiniteGradientError(
+        f"gradient of {', '.join(bad)} has NaN or infinite entries {where}, although the "
+        f"loss is finite ({loss.item():.6g}); the weights were not updated; {last_good}")
+
+
+def _not_good(model, history) -> str | None:
+    """Why the epoch just recorded is not good, or None.
+
+    Good means: the mean training loss, the validation loss (if any) and
+    every parameter of the model are finite.
+    """
+    for split, label in (("train", "training"), ("val", "validation")):
+        losses = getattr(history, split).get("loss")
+        if losses and not math.isfinite(losses[-1]):
+            return f"{label} loss is {losses[-1]}"
+    if not _all_finite(model.parameters()):
+        bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+        return f"parameters {', '.join(bad)} have NaN or infinite entries"
+    return None
 
 
 def fit(model, loss_fn, train, *, epochs, val=None, batch_size=128, lr=1e-3,
@@ -175,7 +254,10 @@ def fit(model, loss_fn, train, *, epochs, val=None, batch_size=128, lr=1e-3,
     """Train ``model`` by minimising ``loss_fn(model, *batch).loss``; return the History.
 
     ``train``/``val``: a tensor or a tuple of tensors (e.g. ``(x, y)``) sliced
-    together by index; shuffled each epoch by a generator seeded from ``seed``.
+    together by index; floating ones must have the dtype of the model's
+    parameters. Shuffled each epoch by a generator seeded from the integer
+    ``seed``, which also seeds the global RNG the model draws from (e.g. its
+    reparameterisation) inside a fork: the caller's global RNG is left as it was.
     ``transform(x, generator)`` is applied to each batch's first tensor (e.g.
     dynamic binarisation); for ``val`` with the same noise every epoch.
     ``loss_fn`` returns a NamedTuple: ``loss`` is a scalar (the batch mean, the
@@ -186,15 +268,27 @@ def fit(model, loss_fn, train, *, epochs, val=None, batch_size=128, lr=1e-3,
     ``lr_schedule(e)`` multiplies the base rate in epoch ``e`` (0 for the first,
     e.g. ``linear_decay``); ``clip_grad_norm`` caps the gradient norm.
     ``callbacks``: ``cb(epoch, history)`` after each epoch (``epoch`` counts
-    from 1); one returning True stops training. ``checkpoint``: a path saved
-    after each completed epoch; a NaN/inf loss raises ``NonFiniteLossError``
-    naming the epoch and step and leaves that file at the last good epoch.
-    Resume: pass the ``history`` of an earlier sitting (with the model loaded
-    from its checkpoint); the epoch count continues from ``len(history)``, the
-    seed becomes ``seed + len(history)`` and the optimizer starts afresh.
+    from 1); one returning True stops training.
+
+    NaN guard: each step checks, with one host sync, that the loss and every
+    gradient entry are finite before the weights are updated; if not, it raises
+    ``NonFiniteLossError`` (``NonFiniteGradientError`` for a finite loss with a
+    NaN/inf gradient; the weights are not updated) naming the epoch, the step
+    and the last good checkpoint. An epoch is *good* when its mean training
+    loss, its validation loss (with ``val``) and all the model's parameters are
+    finite; an epoch that is not stops training with ``NonFiniteLossError``.
+    ``checkpoint``: a path where each good epoch is saved, atomically, so the
+    file always holds the last good epoch. Finite losses are not judged: a loss
+    that rises (β warm-up, a schedule) or grows huge is still saved, as the
+    file is what a resumed run starts from; the error names the last good
+    epoch's losses. Resume: pass the ``history`` of an earlier sitting (with
+    the model loaded from its checkpoint); the epoch count continues from
+    ``len(history)``, the seed becomes ``seed + len(history)`` and the
+    optimizer starts afresh.
     """
     check_positive_int("epochs", epochs)
     check_positive_int("batch_size", batch_size)
+    seed = _check_seed(seed)
     if clip_grad_norm is not None and not clip_grad_norm > 0:
         raise ValueError(f"clip_grad_norm: expected a positive float, got {clip_grad_norm!r}")
     train = _as_tensors("train", train)
@@ -203,31 +297,37 @@ def fit(model, loss_fn, train, *, epochs, val=None, batch_size=128, lr=1e-3,
         raise ValueError(f"history: expected a History or None, got {type(history).__name__}")
     history = History() if history is None else History.from_dict(history.to_dict())
     done = len(history)
-    if next(model.parameters(), None) is None:
+    params = list(model.parameters())
+    if not params:
         raise ValueError("model: expected a module with trainable parameters, got none")
-    device = next(model.parameters()).device
-    torch.manual_seed(seed + done)
-    shuffle = torch.Generator().manual_seed(seed + done)
-    noise = torch.Generator(device).manual_seed(seed + done + 1)
-    opt = optimizer(model.parameters()) if optimizer else adam(model.parameters(), lr)
-    factor = (lambda e: lr_schedule(done + e)) if lr_schedule else (lambda e: 1.0)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    _check_dtypes(model, {"train": train, "val": val})
+    device = params[0].device
     config = {"batch_size": batch_size, "lr": lr, "seed": seed}
     n_steps, saved = math.ceil(len(train[0]) / batch_size), None
     model.train()
-    with tqdm(range(done + 1, done + epochs + 1), desc="epochs", disable=not progress) as bar:
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
+            tqdm(range(done + 1, done + epochs + 1), desc="epochs", disable=not progress) as bar:
+        torch.manual_seed(seed + done)  # the model's own draws, in the fork
+        shuffle = torch.Generator().manual_seed(seed + done)
+        noise = torch.Generator(device).manual_seed(seed + done + 1)
+        opt = optimizer(params) if optimizer else adam(params, lr)
+        factor = (lambda e: lr_schedule(done + e)) if lr_schedule else (lambda e: 1.0)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(opt, factor)
         for epoch in bar:  # counted from 1, continuing a resumed history
             start, sums = time.perf_counter(), {}
             history.lr.append(opt.param_groups[0]["lr"])
             order = torch.randperm(len(train[0]), generator=shuffle)
             for step, batch in _batches(train, batch_size, device, transform, noise, order):
-                out = _loss_terms(model, loss_fn, batch)
-                if not torch.isfinite(out.loss):
-                    raise _non_finite(out.loss, epoch, step, n_steps, checkpoint, saved)
+                out = _loss_terms(model, loss_fn, batch, training=True)
                 opt.zero_grad(set_to_none=True)
-                out.loss.backward()
+                if out.loss.requires_grad:  # (a constant loss gets here only as NaN/inf)
+                    out.loss.backward()
+                # the one host sync per step: the loss and every gradient entry finite?
+                if not _all_finite([out.loss, *(p.grad for p in params if p.grad is not None)]):
+                    raise _non_finite(model, out.loss, f"at epoch {epoch}, step {step} of "
+                                      f"{n_steps}", _last_good(checkpoint, saved, history))
                 if clip_grad_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+                    torch.nn.utils.clip_grad_norm_(params, clip_grad_norm)
                 opt.step()
                 _accumulate(sums, out, len(batch[0]))
             scheduler.step()
@@ -236,6 +336,10 @@ def fit(model, loss_fn, train, *, epochs, val=None, batch_size=128, lr=1e-3,
                 sums = _evaluate(model, loss_fn, val, batch_size, device, transform, seed)
                 _record(history.val, sums, len(val[0]))
             history.epoch_time.append(time.perf_counter() - start)
+            problem = _not_good(model, history)
+            if problem:  # before the checkpoint: its file keeps the last good epoch
+                raise NonFiniteLossError(f"{problem} after epoch {epoch}; "
+                                         f"{_last_good(checkpoint, saved, history)}")
             if checkpoint is not None:
                 _save_good_epoch(checkpoint, model, history, config)
                 saved = epoch

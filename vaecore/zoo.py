@@ -10,8 +10,10 @@ A *recipe* builds a fresh model, trains it and evaluates it on held-out data.
 
 Chapters call :func:`load`, which builds the model and loads its weights, or
 trains it first when no checkpoint exists ("checkpoint exists → load, else
-train"). Training saves each finished epoch to ``NAME.partial.pt``; a run
-that is interrupted resumes from there when started again.
+train"). :func:`load` first checks the file's size and sha256 against its
+record and refuses a file that differs. Training saves each finished epoch to
+``NAME.partial.pt``; a run that is interrupted resumes from there when started
+again.
 
     python -m vaecore.zoo list | train NAME [NAME ...] | verify | table | readme
 """
@@ -27,7 +29,8 @@ from typing import Callable, NamedTuple
 import torch
 
 from . import __version__
-from .checkpoint import CHECKPOINT_DIR, Checkpoint, file_sha256, load_checkpoint, save_checkpoint
+from .checkpoint import (CHECKPOINT_DIR, Checkpoint, _atomic_file, file_sha256, load_checkpoint,
+                         save_checkpoint)
 from .train import History
 
 __all__ = ["Recipe", "recipes", "load", "train", "record", "verify", "table", "readme", "main"]
@@ -55,12 +58,60 @@ def _recipe(name: str) -> Recipe:
     return table_[name]
 
 
+# What ``train`` writes in a record, and the types the other functions rely on.
+RECORD_KEYS = {"name": str, "file": str, "bytes": int, "sha256": str, "command": str,
+               "summary": str, "epochs": int, "train_wall_time_s": (int, float),
+               "threads": int, "machine": str, "torch": str, "vaecore": str, "metrics": dict}
+
+
+def _read_record(path: Path) -> dict:
+    """The record at ``path``; ValueError naming the file unless it has ``RECORD_KEYS``."""
+    expected = f"expected a JSON object with keys {', '.join(RECORD_KEYS)}"
+    try:
+        info = json.loads(path.read_text())
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{path} is not a readable record (empty or truncated?): {e}; "
+                         f"{expected}. Re-train to rewrite it: "
+                         f"python -m vaecore.zoo train {path.stem}") from None
+    if not isinstance(info, dict):
+        raise ValueError(f"{path}: {expected}, got a JSON {type(info).__name__}")
+    wrong = [k for k, kind in RECORD_KEYS.items()
+             if not isinstance(info.get(k), kind) or isinstance(info.get(k), bool)]
+    if wrong:
+        raise ValueError(f"{path}: {expected}; missing or of the wrong type: {', '.join(wrong)}")
+    return info
+
+
 def record(name: str, directory=None) -> dict:
-    """The JSON record of checkpoint ``name`` (FileNotFoundError if it was never trained)."""
+    """The JSON record of checkpoint ``name`` (FileNotFoundError if it was never trained).
+
+    ValueError, naming the file and the expected keys, for a record that is
+    empty, truncated or lacks any of ``RECORD_KEYS``.
+    """
     path = Path(directory or CHECKPOINT_DIR) / f"{name}.json"
     if not path.is_file():
         raise FileNotFoundError(f"no record {path}; train it with: python -m vaecore.zoo train {name}")
-    return json.loads(path.read_text())
+    return _read_record(path)
+
+
+def _check_against_record(path: Path, name: str, directory) -> None:
+    """Raise unless the file at ``path`` has the size and sha256 of ``name``'s record."""
+    try:
+        info = record(name, directory)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{path} has no record {path.with_suffix('.json')}, so it cannot be checked "
+            f"against its sha256; restore the record with the file, or delete {path.name} "
+            f"and re-train: python -m vaecore.zoo train {name}") from None
+    size = path.stat().st_size
+    digest = file_sha256(path) if size == info["bytes"] else "(not computed: the size differs)"
+    if info["file"] != path.name or digest != info["sha256"]:
+        raise ValueError(
+            f"{path} does not match its record {path.with_suffix('.json').name}: expected "
+            f"{info['file']} of {info['bytes']} bytes with sha256 {info['sha256']}, got "
+            f"{size} bytes with sha256 {digest}. The file was changed or damaged: restore it "
+            f"(e.g. reinstall vaecore or git checkout the file) or re-train it: "
+            f"python -m vaecore.zoo train {name}")
 
 
 def load(name: str, *, train_if_missing: bool = True, directory=None):
@@ -68,6 +119,10 @@ def load(name: str, *, train_if_missing: bool = True, directory=None):
 
     Loads ``checkpoints/NAME.pt``; if it is missing, trains it first when
     ``train_if_missing`` (this can take minutes), else raises FileNotFoundError.
+    Before loading, the file's size and sha256 are compared with its record
+    ``NAME.json``: a file that differs raises ValueError, and a file without a
+    record raises FileNotFoundError (neither is loaded); both messages say how
+    to restore or re-train it.
     """
     recipe = _recipe(name)
     path = Path(directory or CHECKPOINT_DIR) / f"{name}.pt"
@@ -75,6 +130,7 @@ def load(name: str, *, train_if_missing: bool = True, directory=None):
         if not train_if_missing:
             raise FileNotFoundError(f"{path} is missing; python -m vaecore.zoo train {name}")
         train(name, directory=directory)
+    _check_against_record(path, name, directory)
     model = recipe.build()
     checkpoint = load_checkpoint(path, model)
     return model.eval(), checkpoint
@@ -105,16 +161,24 @@ def train(name: str, *, directory=None, progress: bool = True) -> Checkpoint:
             "machine": f"{platform.machine()} CPU" if not torch.cuda.is_available() else
             torch.cuda.get_device_name(), "torch": torch.__version__, "vaecore": __version__,
             "metrics": metrics}
-    (folder / f"{name}.json").write_text(json.dumps(info, indent=2) + "\n")
+    with _atomic_file(folder / f"{name}.json") as f:  # never a half-written record
+        f.write((json.dumps(info, indent=2) + "\n").encode())
     return load_checkpoint(final)
 
 
 def verify(directory=None) -> list[str]:
-    """Problems with the shipped checkpoints (an empty list when all is well)."""
+    """Problems with the shipped checkpoints (an empty list when all is well).
+
+    An unreadable or incomplete record is reported as a problem, not raised.
+    """
     folder = Path(directory or CHECKPOINT_DIR)
     problems = []
     for meta in sorted(folder.glob("*.json")):
-        info = json.loads(meta.read_text())
+        try:
+            info = _read_record(meta)
+        except ValueError as e:
+            problems.append(f"{meta.stem}: {e}")
+            continue
         path = folder / info["file"]
         if not path.is_file():
             problems.append(f"{info['name']}: {path.name} is missing")
@@ -124,11 +188,11 @@ def verify(directory=None) -> list[str]:
 
 
 def table(directory=None) -> str:
-    """A Markdown table of every shipped checkpoint and its record."""
+    """A Markdown table of every shipped checkpoint and its record (ValueError for a bad one)."""
     rows = ["| checkpoint | what | epochs | train time | test metrics | size | sha256 |",
             "| --- | --- | --- | --- | --- | --- | --- |"]
     for meta in sorted(Path(directory or CHECKPOINT_DIR).glob("*.json")):
-        i = json.loads(meta.read_text())
+        i = _read_record(meta)
         metrics = ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
                             for k, v in i["metrics"].items())
         if "nll" in i and i["nll"]["sha256"] == i["sha256"]:  # from benchmarks/nll.py
@@ -179,7 +243,8 @@ def main(argv=None) -> int:
     elif argv[0] == "table":
         print(table())
     else:
-        (CHECKPOINT_DIR / "README.md").write_text(readme())
+        with _atomic_file(CHECKPOINT_DIR / "README.md") as f:
+            f.write(readme().encode())
     return 0
 
 
