@@ -10,7 +10,7 @@ from vaecore.data.errors import DataNotFoundError
 from vaecore.data.locate import (ENV_VAR, RemoteFile, download_dir, locate,
                                  search_roots)
 
-REMOTE = RemoteFile("thing.bin.gz", "0" * 32, ("https://example.invalid/thing.bin.gz",))
+REMOTE = RemoteFile("thing.bin.gz", "0" * 32, 1, ("https://example.invalid/thing.bin.gz",))
 
 
 def _offline(url, timeout):
@@ -86,7 +86,7 @@ def test_not_found_offline_lists_every_place(places):
             assert f"  - {path}\n" in message
     assert "Things" in message and "name resolution" in message
     assert ENV_VAR in message and "root=" in message and "other.bin.gz" in message
-    assert list(places["root"].rglob("*")) == [places["root"] / "things"]  # nothing partial
+    assert list(places["root"].rglob("*")) == []  # no partial file, not even a folder
 
 
 def test_download_false_does_not_fetch(places, monkeypatch):

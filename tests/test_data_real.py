@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vaecore.data import cifar10, fashion_mnist, mnist
+from vaecore.data import CorruptDataError, cifar10, fashion_mnist, mnist
 
 ROOT = os.environ.get("VAECORE_DATA_DIR")
 
@@ -37,10 +37,22 @@ def test_mnist_counts():
 
 @needs_fashion
 def test_fashion_mnist_counts_and_mean():
-    test = fashion_mnist("test", download=False)
-    assert test.x.shape == (10000, 1, 28, 28)
+    train, test = fashion_mnist("train", download=False), fashion_mnist("test", download=False)
+    assert train.x.shape == (60000, 1, 28, 28) and test.x.shape == (10000, 1, 28, 28)
+    assert torch.bincount(train.y).tolist() == [6000] * 10
     assert torch.bincount(test.y).tolist() == [1000] * 10
+    assert abs(train.x.mean().item() - 0.2860) < 5e-4
     assert abs(test.x.mean().item() - 0.2868) < 5e-4
+
+
+@needs_fashion
+def test_fashion_files_in_an_mnist_folder_are_refused(tmp_path):
+    (tmp_path / "mnist").mkdir()
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (tmp_path / "mnist" / name).symlink_to(Path(ROOT, "fashion-mnist", name))
+    with pytest.raises(CorruptDataError, match=r"expected MNIST's t10k-images-idx3-ubyte.gz "
+                                               r".*content of Fashion-MNIST's t10k-images"):
+        mnist("test", root=tmp_path, download=False)
 
 
 @needs_cifar
@@ -49,3 +61,5 @@ def test_cifar10_bird_horse():
     assert ds.x.shape == (2000, 3, 32, 32) and ds.classes == ("bird", "horse")
     assert torch.bincount(ds.y).tolist() == [1000, 1000]
     assert 0.3 < ds.x.mean().item() < 0.6
+    train = cifar10("train", classes=("bird", "horse"), download=False)
+    assert torch.bincount(train.y).tolist() == [5000, 5000]

@@ -3,10 +3,12 @@
 Accepted files, searched root by root in the order of ``vaecore.data.locate``
 (in ``<root>/cifar10/`` and ``<root>/``): the extracted official folder
 ``cifar-10-batches-py/``, the official ``cifar-10-python.tar.gz``, then
-``<root>/cifar10/*.npz`` (the first in sorted order; layout in
-``vaecore.data.cifar_files``). If none is found the official archive is
-downloaded (md5-checked). Decoded splits are cached in memory per file; each
-call returns new tensors.
+``<root>/cifar10/*.npz`` (the first in sorted order). If none is found the
+official archive is downloaded (size- and md5-checked). Official files are
+read only when their md5s are the official ones, and unpickled without the
+power to run code; an ``.npz`` is read without pickle and checked for its
+keys, shapes, dtypes, label range and counts (see ``vaecore.data.cifar_files``).
+Decoded splits are cached in memory per file; each call returns new tensors.
 """
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vaecore.data.cifar_files import CIFAR10_CLASSES, read_npz, read_official
+from vaecore.data.cifar_files import (ARCHIVE, CIFAR10_CLASSES, OFFICIAL_MD5, read_npz,
+                                      read_official)
 from vaecore.data.dataset import Dataset, from_uint8
 from vaecore.data.errors import DataNotFoundError
 from vaecore.data.locate import (RemoteFile, download_or_fail, file_key, find_first,
@@ -23,10 +26,10 @@ from vaecore.data.locate import (RemoteFile, download_or_fail, file_key, find_fi
 
 __all__ = ["CIFAR10_CLASSES", "CIFAR10_REMOTE", "find_cifar10", "cifar10"]
 
-CIFAR10_REMOTE = RemoteFile("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a",
+CIFAR10_REMOTE = RemoteFile(ARCHIVE, OFFICIAL_MD5[ARCHIVE], 170498071,
                             ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",))
 _SUBDIR = "cifar10"
-_OFFICIAL = ("cifar-10-batches-py", "cifar-10-python.tar.gz")
+_OFFICIAL = ("cifar-10-batches-py", ARCHIVE)
 
 
 def find_cifar10(root=None) -> tuple[Path | None, list]:
@@ -101,7 +104,7 @@ def cifar10(split: str = "train", classes=None, root=None, download: bool = True
     ``ValueError`` for an unknown split or class name, ``DataNotFoundError`` if
     no file is found and none can be downloaded, or if the file found lacks a
     requested class (the message names the classes it has), ``CorruptDataError``
-    for a damaged file.
+    for a damaged file or an official file whose md5 is not the official one.
     """
     if not isinstance(split, str) or split not in ("train", "test"):
         raise ValueError(f"CIFAR-10: split must be 'train' or 'test', got {split!r}")

@@ -6,14 +6,16 @@ uint32, then the values in row-major order. Image files have magic ``0x803``
 (N, rows, cols), label files ``0x801`` (N,). Files may be gzip-compressed; a
 file is treated as gzip when it starts with the gzip header bytes.
 
-Reading checks the structure instead of an md5 (redistributed copies are often
-recompressed, so their md5 differs while the data are identical): gzip
-integrity (CRC and length), the magic number, and that the declared dimensions
-match the number of bytes. Any failure raises ``CorruptDataError``.
+Reading checks the structure: gzip integrity (CRC and length), the magic
+number, and that the declared dimensions match the number of bytes; any
+failure raises ``CorruptDataError``. ``load_idx`` also returns the sha256 of
+the decompressed bytes, which identifies the content even when a copy was
+recompressed (its gzip bytes and md5 then differ while the data are identical).
 """
 from __future__ import annotations
 
 import gzip
+import hashlib
 import math
 import struct
 import zlib
@@ -23,7 +25,7 @@ import numpy as np
 
 from vaecore.data.errors import CorruptDataError
 
-__all__ = ["IMAGES_MAGIC", "LABELS_MAGIC", "read_idx", "parse_idx", "write_idx"]
+__all__ = ["IMAGES_MAGIC", "LABELS_MAGIC", "read_idx", "load_idx", "parse_idx", "write_idx"]
 
 IMAGES_MAGIC = 0x803
 LABELS_MAGIC = 0x801
@@ -60,6 +62,17 @@ def parse_idx(data: bytes, source="IDX data") -> np.ndarray:
     return np.frombuffer(data, np.uint8, offset=start).reshape(dims)
 
 
+def _checked_bytes(path: Path, magic: int | None) -> bytes:
+    """The decompressed bytes, after checking the magic number if one is given."""
+    data = _read_bytes(path)
+    found = int.from_bytes(data[:4], "big")
+    if magic is not None and len(data) >= 4 and found != magic:
+        raise CorruptDataError(f"{path}: wrong IDX magic number 0x{found:x}, "
+                               f"expected 0x{magic:x} "
+                               f"({'images' if magic == IMAGES_MAGIC else 'labels'})")
+    return data
+
+
 def read_idx(path, magic: int | None = None) -> np.ndarray:
     """Read an IDX file (``.gz`` or not); if ``magic`` is given, require that magic number.
 
@@ -67,13 +80,14 @@ def read_idx(path, magic: int | None = None) -> np.ndarray:
     Raises ``CorruptDataError`` naming the file and what was wrong.
     """
     path = Path(path)
-    data = _read_bytes(path)
-    found = int.from_bytes(data[:4], "big")
-    if magic is not None and len(data) >= 4 and found != magic:
-        raise CorruptDataError(f"{path}: wrong IDX magic number 0x{found:x}, "
-                               f"expected 0x{magic:x} "
-                               f"({'images' if magic == IMAGES_MAGIC else 'labels'})")
-    return parse_idx(data, path)
+    return parse_idx(_checked_bytes(path, magic), path)
+
+
+def load_idx(path, magic: int | None = None) -> tuple[np.ndarray, str]:
+    """``read_idx``, plus the sha256 (hex) of the decompressed bytes, which names the content."""
+    path = Path(path)
+    data = _checked_bytes(path, magic)
+    return parse_idx(data, path), hashlib.sha256(data).hexdigest()
 
 
 def write_idx(path, array) -> Path:

@@ -9,11 +9,12 @@ Lookup order (the first match wins):
 
 In each folder ``<root>/<name>/<file>`` is tried, then ``<root>/<file>``
 (e.g. ``<root>/mnist/train-images-idx3-ubyte.gz``); an uncompressed copy
-(the name without ``.gz``) is accepted too. Downloads go to ``root`` if given,
-else ``$VAECORE_DATA_DIR``, else the repository's ``data/``, else
-``~/.cache/vaecore``. Files found on disk are checked by their structure when
-decoded, not by md5 (redistributed copies are often recompressed); downloads
-are checked by md5.
+(the name without ``.gz``) is accepted too. Files that belong together (the
+images and labels of a split, see ``locate_together``) are all taken from the
+first folder that holds any of them, never combined across folders. Downloads
+go to ``root`` if given, else ``$VAECORE_DATA_DIR``, else the repository's
+``data/``, else ``~/.cache/vaecore``; they are checked by size and md5. Files
+found on disk are checked by their content when decoded (see the loaders).
 """
 from __future__ import annotations
 
@@ -26,16 +27,17 @@ from vaecore.data.errors import DataNotFoundError
 
 __all__ = ["ENV_VAR", "RemoteFile", "check_root", "search_roots", "download_dir",
            "file_key", "candidate_paths", "find_first", "not_found_message",
-           "download_or_fail", "locate"]
+           "download_or_fail", "locate", "locate_together"]
 
 ENV_VAR = "VAECORE_DATA_DIR"
 
 
 class RemoteFile(NamedTuple):
-    """A file of a dataset: its canonical name, md5 and download URLs (mirrors)."""
+    """A file of a dataset: its canonical name, md5, size in bytes and download URLs."""
 
     name: str
     md5: str
+    size: int
     urls: tuple[str, ...]
 
 
@@ -116,11 +118,61 @@ def download_or_fail(dataset: str, remote: RemoteFile, subdir: str, root, downlo
     else:
         dest = download_dir(root) / subdir / remote.name
         try:
-            return download_file(remote.urls, dest, remote.md5)
+            return download_file(remote.urls, dest, remote.md5, remote.size)
         except DownloadError as err:
             reason = f"Downloading to {dest} failed: {err}"
     raise DataNotFoundError(not_found_message(
         dataset, f"file {remote.name!r}", looked, reason, subdir, expected or (remote.name,)))
+
+
+def _folders(dirs, roots) -> list[Path]:
+    """``<root>/<dir>`` for each dir, then ``<root>``, root by root."""
+    return [folder / sub for folder in roots for sub in (*dirs, "")]
+
+
+def _names(remote: RemoteFile) -> tuple[str, ...]:
+    """The canonical name and its uncompressed form (without ``.gz``)."""
+    return tuple(dict.fromkeys((remote.name, remote.name.removesuffix(".gz"))))
+
+
+def _find_in(folder: Path, remote: RemoteFile) -> Path | None:
+    return next((folder / n for n in _names(remote) if (folder / n).exists()), None)
+
+
+def _incomplete_message(dataset: str, folder: Path, found: dict) -> str:
+    have = [str(p.name) for p in found.values() if p is not None]
+    lack = [name for name, p in found.items() if p is None]
+    return (f"{dataset}: {folder} holds {have} but not {lack}. Files that belong "
+            f"together (images and their labels) are taken from one folder, never "
+            f"combined across folders. Put the missing files in {folder}, or remove "
+            f"{have} from it (see data/README.md).")
+
+
+def locate_together(dataset: str, remotes, dirs, root=None, download: bool = True,
+                    expected=()) -> list[Path]:
+    """Paths of all ``remotes``, all from the first folder that holds any of them.
+
+    Folders are tried in lookup order; an uncompressed copy of a file is
+    accepted. If the first folder holding some of the files lacks others,
+    ``DataNotFoundError`` names the folder and what it lacks (files are never
+    paired across folders), except when that folder is the download folder:
+    then the missing files are downloaded into it. If no folder holds any, all
+    are downloaded. ``dirs``, ``download`` and ``expected`` are as for ``locate``.
+    """
+    looked = []
+    for folder in _folders(dirs, search_roots(root)):
+        looked += [folder / n for r in remotes for n in _names(r)]
+        found = {r.name: _find_in(folder, r) for r in remotes}
+        if any(found.values()):
+            break
+    else:
+        found = dict.fromkeys(r.name for r in remotes)
+    partial = any(found.values()) and not all(found.values())
+    if partial and not (folder == download_dir(root) / dirs[0] and download):
+        raise DataNotFoundError(_incomplete_message(dataset, folder, found))
+    return [found[r.name] or download_or_fail(dataset, r, dirs[0], root, download, looked,
+                                              expected)
+            for r in remotes]
 
 
 def locate(dataset: str, remote: RemoteFile, dirs, root=None, download: bool = True,
@@ -131,10 +183,6 @@ def locate(dataset: str, remote: RemoteFile, dirs, root=None, download: bool = T
     an uncompressed copy (name without ``.gz``) is accepted. ``expected`` lists
     all of the dataset's file names, for the error message. Raises
     ``DataNotFoundError`` if it is not found and cannot be downloaded, and
-    ``CorruptDataError`` if a download arrives with the wrong md5.
+    ``CorruptDataError`` if a download arrives with the wrong size or md5.
     """
-    names = dict.fromkeys((remote.name, remote.name.removesuffix(".gz")))
-    path, looked = find_first(names, dirs, search_roots(root))
-    if path is not None:
-        return path
-    return download_or_fail(dataset, remote, dirs[0], root, download, looked, expected)
+    return locate_together(dataset, [remote], dirs, root, download, expected)[0]
