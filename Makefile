@@ -6,6 +6,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JB_ARGS := . --toc book/_toc.yml --config _config.yml -W --keep-going
+# Test workers: one per core. `--dist loadfile` keeps each file (a chapter's
+# cells share one kernel) on one worker; each chapter runs at one thread.
+WORKERS ?= auto
+XDIST := -n $(WORKERS) --dist loadfile
 
 .PHONY: install book test unit notebooks student benchmark benchmark-nll clean
 
@@ -22,13 +26,14 @@ book: install
 	$(BIN)/jupyter-book build $(JB_ARGS)
 	@echo "The book is at _build/html/index.html"
 
-## Unit tests, every chapter re-executed and compared by nbval, and the book build.
+## Unit tests, every chapter re-executed and compared by nbval, the slow tests and the
+## book build, across the cores; prints the 20 slowest tests and every chapter's time.
 test: install
-	$(BIN)/python -m pytest --nbval $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest --nbval $(XDIST) --durations=20 $(PYTEST_ARGS)
 
-## Unit tests only (fast).
+## The inner loop: unit tests without the slow ones and the book build (README: budget).
 unit: install
-	$(BIN)/python -m pytest tests -m "not book"
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests -m "not slow and not book" --durations=10 $(PYTEST_ARGS)
 
 ## Re-execute the chapters in place to refresh their committed outputs.
 notebooks: install

@@ -31,10 +31,13 @@ nbformat.write(nb, sys.argv[1])
 
 
 def skip_for_install(folder: str, names: list[str]) -> set[str]:
-    """Leave out what pip does not need: hidden and build folders, and the top-level data/."""
-    top_level = Path(folder) == ROOT
+    """Leave out what pip does not need: hidden and build folders, the top-level data/,
+    and the checkpoints' weights, which chapter 1 never loads (copying and packing
+    them took most of this test's time)."""
+    top_level, weights = Path(folder) == ROOT, Path(folder) == ROOT / "vaecore" / "checkpoints"
     return {n for n in names if n.startswith(".") or n in ("__pycache__", "build", "_build")
-            or n.endswith(".egg-info") or (top_level and n in ("data", "student"))}
+            or n.endswith(".egg-info") or (top_level and n in ("data", "student"))
+            or (weights and n.endswith(".pt"))}
 
 
 def text_outputs(nb) -> list[str]:
@@ -43,6 +46,7 @@ def text_outputs(nb) -> list[str]:
             if o.output_type != "display_data" or "image/png" in o.get("data", {})]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("VAECORE_DATA_DIR"), reason="needs MNIST offline")
 def test_first_cell_installs_vaecore_and_the_chapter_reproduces(tmp_path):
     venv = tmp_path / "venv"
