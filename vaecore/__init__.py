@@ -5,4 +5,4 @@ the equation label it implements. Per-example quantities have shape ``(B,)``,
 summed over event dimensions (pixels, latent dimensions); only training
 objectives average over the batch.
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"

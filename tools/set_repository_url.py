@@ -1,0 +1,114 @@
+"""Set the course's repository URL, and every copy of it, for a fork.
+
+    python tools/set_repository_url.py https://github.com/you/your-fork [--root DIR]
+
+The URL has one place: ``repository.url`` in ``_config.yml`` (the book's
+repository and Colab buttons read it). Copies taken from it are rewritten here:
+
+- the first cell of every chapter, whose Colab install line is ``git+<url>``;
+- ``repository-code`` in ``CITATION.cff``;
+- the URL in ``book/cite.md`` (the BibTeX entry).
+
+In a notebook only the first cell's source changes: no other cell, no output,
+no metadata, and the file keeps the layout nbformat writes. Comments and the
+order of keys in ``_config.yml`` are kept.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+URL_LINE = re.compile(r"^(repository:[ \t]*\n(?:[ \t]+.*\n)*?[ \t]+url:[ \t]*)(\S+)[ \t]*$", re.M)
+CFF_LINE = re.compile(r"^repository-code:.*$", re.M)
+
+
+def current_url(root: Path) -> str:
+    return yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))["repository"]["url"]
+
+
+def notebook_text(nb: dict) -> str:
+    """A notebook as nbformat writes it (indent 1, sorted keys, non-ASCII kept)."""
+    return json.dumps(nb, indent=1, sort_keys=True, separators=(",", ": "),
+                      ensure_ascii=False) + "\n"
+
+
+def set_config(text: str, new: str) -> str:
+    text, count = URL_LINE.subn(lambda m: m.group(1) + new, text, count=1)
+    if count != 1:
+        raise ValueError("_config.yml: no `url:` line under `repository:`")
+    return text
+
+
+def set_first_cell(text: str, old: str, new: str, name: str) -> str:
+    """The notebook ``text`` with ``git+old`` replaced by ``git+new`` in its first cell."""
+    nb = json.loads(text)
+    if notebook_text(nb) != text:
+        raise ValueError(f"{name}: not in nbformat's layout; rewriting it would change "
+                         "more than its first cell (re-save it with nbformat first)")
+    first = nb["cells"][0]
+    source = "".join(first["source"])
+    if first["cell_type"] != "code" or f"git+{old}" not in source:
+        raise ValueError(f"{name}: the first cell does not install from git+{old}")
+    lines = source.replace(f"git+{old}", f"git+{new}").splitlines(keepends=True)
+    first["source"] = lines
+    return notebook_text(nb)
+
+
+def set_citation(text: str, new: str) -> str:
+    text, count = CFF_LINE.subn(f'repository-code: "{new}"', text, count=1)
+    if count != 1:
+        raise ValueError("CITATION.cff: no `repository-code:` line")
+    return text
+
+
+def rewrite(path: Path, change) -> bool:
+    old_text = path.read_text(encoding="utf-8")
+    new_text = change(old_text)
+    if new_text != old_text:
+        path.write_text(new_text, encoding="utf-8", newline="\n")
+    return new_text != old_text
+
+
+def set_repository_url(new: str, root: Path = ROOT) -> list[Path]:
+    """Write ``new`` to ``_config.yml`` and its copies under ``root``; return the changed files."""
+    if not re.fullmatch(r"https?://[^\s\"'\\]+", new):
+        raise ValueError(f"expected an http(s) URL without spaces or quotes, got {new!r}")
+    new = new.rstrip("/")
+    old = current_url(root)
+    plan = [(root / "_config.yml", lambda t: set_config(t, new))]
+    for nb in sorted((root / "chapters").glob("*.ipynb")):
+        plan.append((nb, lambda t, name=nb.name: set_first_cell(t, old, new, name)))
+    plan.append((root / "CITATION.cff", lambda t: set_citation(t, new)))
+    plan.append((root / "book" / "cite.md", lambda t: t.replace(old, new)))
+    for path, change in plan:  # check everything before writing anything
+        change(path.read_text(encoding="utf-8"))
+    changed = [path for path, change in plan if rewrite(path, change)]
+    if current_url(root) != new:
+        raise RuntimeError("_config.yml: repository.url was not set")
+    return changed
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("url", help="the repository's URL, e.g. https://github.com/you/your-fork")
+    parser.add_argument("--root", type=Path, default=ROOT, help="the course's folder")
+    args = parser.parse_args(argv)
+    try:
+        changed = set_repository_url(args.url, args.root)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for path in changed:
+        print(f"rewrote {path.relative_to(args.root)}")
+    print(f"repository.url = {current_url(args.root)} ({len(changed)} files changed)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
