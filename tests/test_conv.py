@@ -49,3 +49,20 @@ def test_bad_input_raises():
         encoder(torch.rand(2, 3, 28, 28))
     with pytest.raises(ValueError, match=r"\(B, 5\)"):
         decoder(torch.randn(2, 4))
+
+
+@pytest.mark.parametrize("latent_dim", [-1, 0, 2.5, None])
+def test_bad_latent_dim_is_refused_by_name(latent_dim):
+    with pytest.raises(ValueError, match=r"latent_dim: expected a positive integer"):
+        ConvEncoder((1, 28, 28), latent_dim)
+    with pytest.raises(ValueError, match=r"latent_dim: expected a positive integer"):
+        ConvDecoder(latent_dim, (1, 28, 28))
+
+
+def test_other_dtype_is_named():
+    encoder = ConvEncoder((1, 8, 8), 3, channels=(2, 4), hidden=8)
+    decoder = ConvDecoder(3, (1, 8, 8), channels=(4, 2), hidden=8)
+    with pytest.raises(ValueError, match=r"x: expected torch.float32.*got torch.float64"):
+        encoder(torch.rand(2, 1, 8, 8, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"z: expected torch.float32.*got torch.float64"):
+        decoder(torch.randn(2, 3, dtype=torch.float64))

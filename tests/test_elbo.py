@@ -16,6 +16,7 @@ from vaecore.elbo import (ELBOTerms, IWAETerms, iwae_bound, iwae_loss, log_likel
 from vaecore.kl import kl_normal_normal
 from vaecore.likelihoods import normal
 from vaecore.mlp import MLPDecoder, MLPEncoder
+from vaecore.train import fit
 from vaecore.vae import VAE
 
 N, D, S2 = 6, 3, 0.5
@@ -238,3 +239,57 @@ def test_bad_arguments_raise():
         negative_elbo(mlp_vae, x[:, :4].float())
     with pytest.raises(ValueError, match="torch.Tensor"):
         iwae_bound(model, x.tolist(), 2)
+
+
+# --- Hardening: the usual slips get a message that names them ------------------------------
+
+def _image_vae(d=2):
+    torch.manual_seed(0)
+    return VAE(MLPEncoder((1, 4, 4), d, hidden=(8,)), MLPDecoder(d, (1, 4, 4), hidden=(8,)))
+
+
+def test_losses_refuse_an_empty_batch():
+    model, x, _ = linear_gaussian()
+    with pytest.raises(ValueError, match=r"x: expected at least one example, got an empty batch"):
+        negative_elbo(model, x[:0])
+    with pytest.raises(ValueError, match=r"x: expected at least one example"):
+        iwae_loss(model, x[:0], k=2)
+
+
+def test_negative_elbo_refuses_bernoulli_data_outside_unit_interval():
+    model, x = _image_vae(), torch.rand(3, 1, 4, 4, generator=seeded(1))
+    with pytest.raises(ValueError, match=r"x: expected Bernoulli targets in \[0, 1\].*x / 255"):
+        negative_elbo(model, (x * 255).round())
+    with pytest.raises(ValueError, match=r"x: expected Bernoulli targets in \[0, 1\].*\(x \+ 1\) / 2"):
+        negative_elbo(model, 2 * x - 1)
+    assert torch.isfinite(negative_elbo(model, x).loss)  # grey levels are fine
+
+
+def test_negative_elbo_names_an_x_y_pair():
+    model, x = _image_vae(), torch.rand(3, 1, 4, 4, generator=seeded(1))
+    y = torch.tensor([3, 1, 4])
+    for pair in ((x, y), [x, y]):
+        with pytest.raises(ValueError, match=r"x: expected a tensor of examples \(B, \.\.\.\), got a "
+                                             r"(tuple|list) of 2 \(did you pass \(x, y\)\?\)"):
+            negative_elbo(model, pair)
+    with pytest.raises(ValueError, match=r"beta: expected a number, got a tensor of shape \(3,\); "
+                                         r"labels\? fit\(\.\.\., train=\(x, y\)\) calls "
+                                         r"loss_fn\(model, x, y\)"):
+        negative_elbo(model, x, y)
+    with pytest.raises(ValueError, match=r"k: expected a number, got a tensor of shape \(3,\); labels\?"):
+        iwae_loss(model, x, y)
+
+
+def test_fit_with_labelled_data_names_the_labels():
+    model, x = _image_vae(), torch.rand(8, 1, 4, 4, generator=seeded(1))
+    y = torch.arange(8)
+    with pytest.raises(ValueError, match=r"labels\? .*train=x"):
+        fit(model, negative_elbo, (x, y), epochs=1, batch_size=4, progress=False)
+
+
+def test_negative_elbo_names_the_dtypes():
+    model, x = _image_vae(), torch.rand(3, 1, 4, 4, generator=seeded(1), dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"x: expected torch.float32, the dtype of the model's "
+                                         r"parameters, got torch.float64"):
+        negative_elbo(model, x)
+    assert torch.isfinite(negative_elbo(model.double(), x).loss)

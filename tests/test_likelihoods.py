@@ -143,3 +143,99 @@ def test_errors():
         normal("0.0")
     with pytest.raises(ValueError, match=r"\(mean, logvar\)"):
         normal().log_prob(x, x)
+
+
+# --- Hardening: ranges, extreme parameters -------------------------------------------------
+
+INF = math.inf
+
+
+def test_log_prob_bernoulli_fast_path_is_the_plain_bce():
+    """Ordinary inputs take the formula the chapters print, bit for bit."""
+    g = _gen(20)
+    for dtype in (torch.float32, torch.float64):
+        x = torch.rand((8, 1, 5, 5), generator=g).to(dtype)
+        x_logits = (5 * torch.randn((8, 1, 5, 5), generator=g)).to(dtype)
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(x_logits, x, reduction="none")
+        assert torch.equal(log_prob_bernoulli(x, x_logits), -bce.flatten(1).sum(1))
+
+
+@pytest.mark.parametrize("scale, shift, hint", [(255.0, 0.0, r"x / 255"),
+                                                (2.0, -1.0, r"\(x \+ 1\) / 2"),
+                                                (1000.0, -500.0, "rescale the data")])
+def test_log_prob_bernoulli_refuses_targets_outside_unit_interval(scale, shift, hint):
+    x = torch.rand((4, 1, 3, 3), generator=_gen(21)) * scale + shift
+    with pytest.raises(ValueError, match=r"x: expected Bernoulli targets in \[0, 1\], got "
+                                         r"values in \[-?[0-9.]+, [0-9.]+\]; .*" + hint):
+        log_prob_bernoulli(x, torch.zeros_like(x))
+    with pytest.raises(ValueError, match=r"expected Bernoulli targets in \[0, 1\]"):
+        bernoulli.log_prob(x, torch.zeros_like(x))
+    nan_x = torch.tensor([[0.0, math.nan]])
+    with pytest.raises(ValueError, match="got NaN"):
+        log_prob_bernoulli(nan_x, torch.zeros_like(nan_x))
+    edges = torch.tensor([[0.0, 1.0, 0.25]])  # the ends of [0, 1] and grey levels stay allowed
+    assert torch.isfinite(log_prob_bernoulli(edges, torch.zeros_like(edges))).all()
+    empty = torch.zeros(0, 3)
+    assert log_prob_bernoulli(empty, empty).shape == (0,)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("x, logit, expected", [(1.0, INF, 0.0), (0.0, INF, -INF), (1.0, -INF, -INF),
+                                                (0.0, -INF, 0.0), (0.5, INF, -INF), (0.5, -INF, -INF)])
+def test_log_prob_bernoulli_limit_at_an_infinite_logit(x, logit, expected, dtype):
+    """An infinite logit makes one outcome sure: log p is 0 for it, -inf for anything else."""
+    out = log_prob_bernoulli(torch.tensor([[x]], dtype=dtype), torch.tensor([[logit]], dtype=dtype))
+    assert out.item() == expected
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_log_prob_bernoulli_infinite_logits_next_to_finite_ones(dtype):
+    # A sure, correctly predicted pixel adds exactly 0 next to ordinary ones; row 2 is untouched.
+    x = torch.tensor([[1.0, 0.0, 1.0, 0.0], [1.0, 1.0, 0.0, 0.0]], dtype=dtype)
+    x_logits = torch.tensor([[INF, -INF, 2.0, 0.7], [1.0, -2.0, 0.5, 3.0]], dtype=dtype)
+    x_logits.requires_grad_(True)
+    out = log_prob_bernoulli(x, x_logits)
+    expected = torch.cat([log_prob_bernoulli(x[:1, 2:], x_logits[:1, 2:]),
+                          log_prob_bernoulli(x[1:], x_logits[1:])])
+    torch.testing.assert_close(out, expected)
+    out.sum().backward()
+    assert torch.isfinite(x_logits.grad).all() and (x_logits.grad[0, :2] == 0).all()
+
+
+def _log_prob_normal_reference(x, mean, logvar):
+    """Per-example log-density with every term in float64 logs (exact to rounding)."""
+    total = 0.0
+    for xi, mi, lv in zip(x, mean, logvar):
+        d = abs(xi - mi)
+        sq = 0.0 if d == 0 else math.exp(2 * math.log(d) - lv)
+        total += -0.5 * (math.log(2 * math.pi) + lv + sq)
+    return total
+
+
+# (dtype, logvar, x, mean): exp(-logvar) or (x - mean)^2 overflows alone; 0 * inf gave NaN.
+EXTREME_NORMAL = [(torch.float32, -200.0, [0.5, 1e-30, 2e-40], [0.5, 0.0, 0.0]),
+                  (torch.float32, -89.0, [-1.0, 1e-22, 3e-20], [-1.0, 0.0, 0.0]),
+                  (torch.float32, 100.0, [0.0, 2e20, 1e30], [0.0, 0.0, 0.0]),
+                  (torch.float64, -800.0, [0.5, 1e-300, 5e-320], [0.5, 0.0, 0.0])]
+
+
+@pytest.mark.parametrize("dtype, logvar, x, mean", EXTREME_NORMAL)
+def test_log_prob_normal_finite_at_extreme_logvar(dtype, logvar, x, mean):
+    xt, mt = torch.tensor([x], dtype=dtype), torch.tensor([mean], dtype=dtype)
+    lv = torch.full_like(xt, logvar).requires_grad_(True)
+    out = log_prob_normal(xt, mt, lv)
+    ref = _log_prob_normal_reference(xt[0].tolist(), mt[0].tolist(), [logvar] * 3)
+    assert math.isfinite(ref) and torch.isfinite(out).all(), out
+    rtol = 1e-4 if dtype == torch.float32 else 1e-12
+    assert abs(out.item() - ref) <= rtol * abs(ref), (out.item(), ref)
+    torch.testing.assert_close(log_prob_normal(xt, mt, logvar), out.detach())  # float logvar too
+    out.sum().backward()
+    assert torch.isfinite(lv.grad).all()
+    assert lv.grad[0, 0].item() == -0.5  # x = mean: d/dlogvar of -(log 2pi + logvar)/2
+
+
+def test_log_prob_normal_zero_variance_limit_at_the_mean():
+    """x = mean, logvar = -200 in float32: the log-density is -(log 2pi - 200)/2 per dimension."""
+    x = torch.zeros(2, 4)
+    out = log_prob_normal(x, x, -200.0)
+    torch.testing.assert_close(out, torch.full((2,), -2.0 * (math.log(2 * math.pi) - 200.0)))

@@ -80,3 +80,26 @@ def test_bad_input_raises():
         decoder(torch.randn(2, 10))
     with pytest.raises(ValueError, match="torch.Tensor"):
         decoder([[0.0] * 20])
+
+
+@pytest.mark.parametrize("latent_dim", [-1, 0, 2.5, "2", True])
+def test_bad_latent_dim_is_refused_by_name(latent_dim):
+    with pytest.raises(ValueError, match=r"latent_dim: expected a positive integer"):
+        MLPEncoder((1, 4, 4), latent_dim)
+    with pytest.raises(ValueError, match=r"latent_dim: expected a positive integer"):
+        MLPDecoder(latent_dim, (1, 4, 4))
+
+
+def test_numpy_latent_dim_is_accepted():
+    np = pytest.importorskip("numpy")
+    encoder, decoder = MLPEncoder((1, 4, 4), np.int64(3)), MLPDecoder(np.int64(3), (1, 4, 4))
+    assert encoder.latent_dim == decoder.latent_dim == 3 and type(encoder.latent_dim) is int
+
+
+def test_other_dtype_is_named():
+    encoder, decoder = MLPEncoder((1, 4, 4), 3, hidden=(8,)), MLPDecoder(3, (1, 4, 4), hidden=(8,))
+    with pytest.raises(ValueError, match=r"x: expected torch.float32.*got torch.float64"):
+        encoder(torch.rand(2, 1, 4, 4, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"z: expected torch.float32.*got torch.float64"):
+        decoder(torch.randn(2, 3, dtype=torch.float64))
+    assert decoder.double()(torch.randn(2, 3, dtype=torch.float64)).dtype == torch.float64

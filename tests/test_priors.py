@@ -55,3 +55,9 @@ def test_bad_input_raises():
         prior.sample(0)
     with pytest.raises(ValueError, match="positive integer"):
         StdNormalPrior(0)
+
+
+@pytest.mark.parametrize("latent_dim", [-1, 0, 2.5, "3", True, None])
+def test_bad_latent_dim_is_refused_by_name(latent_dim):
+    with pytest.raises(ValueError, match=r"latent_dim: expected a positive integer"):
+        StdNormalPrior(latent_dim)

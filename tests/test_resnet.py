@@ -76,3 +76,20 @@ def test_bad_input_raises():
         encoder(torch.rand(2, 1, 32, 32))
     with pytest.raises(ValueError, match=r"\(B, 8\)"):
         decoder(torch.randn(2, 3))
+
+
+@pytest.mark.parametrize("latent_dim", [-1, 0, 2.5])
+def test_bad_latent_dim_is_refused_by_name(latent_dim):
+    with pytest.raises(ValueError, match=r"latent_dim: expected a positive integer"):
+        ResNetEncoder((3, 32, 32), latent_dim)
+    with pytest.raises(ValueError, match=r"latent_dim: expected a positive integer"):
+        ResNetDecoder(latent_dim, (3, 32, 32))
+
+
+def test_other_dtype_is_named():
+    encoder = ResNetEncoder((1, 8, 8), 3, channels=(2, 4, 4))
+    decoder = ResNetDecoder(3, (1, 8, 8), channels=(4, 4, 2))
+    with pytest.raises(ValueError, match=r"x: expected torch.float32.*got torch.float64"):
+        encoder(torch.rand(2, 1, 8, 8, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"z: expected torch.float32.*got torch.float64"):
+        decoder(torch.randn(2, 3, dtype=torch.float64))

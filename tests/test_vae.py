@@ -151,3 +151,59 @@ def test_bad_input_raises():
         model.decode(torch.randn(2, 5))
     with pytest.raises(ValueError, match="positive integer"):
         model.sample(0)
+
+
+class _Net(torch.nn.Module):
+    """A stand-in encoder/decoder/prior that only declares its latent size."""
+
+    def __init__(self, latent_dim, out_shape=(4,)):
+        super().__init__()
+        self.latent_dim, self.out_shape = latent_dim, out_shape
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+
+@pytest.mark.parametrize("latent_dim", [-1, 0, 2.5, True])
+def test_bad_latent_dim_is_refused_by_name(latent_dim):
+    for build in (lambda d: VAE(*mlp((1, 4, 4), d)), lambda d: VAE(*conv((1, 4, 4), d)),
+                  lambda d: VAE(*resnet((1, 8, 8), d)), StdNormalPrior,
+                  lambda d: VAE(_Net(d), _Net(d), prior=_Net(d))):
+        with pytest.raises(ValueError, match=r"latent_dim: expected a positive integer"):
+            build(latent_dim)
+
+
+@pytest.mark.parametrize("make, shape", [(mlp, (1, 28, 28)), (conv, (1, 28, 28)), (resnet, (3, 32, 32))])
+def test_data_of_another_dtype_is_named_where_it_enters(make, shape):
+    model = VAE(*make(shape, 3))
+    x = torch.rand(2, *shape, dtype=torch.float64)
+    message = r"x: expected torch.float32, the dtype of the model's parameters, got torch.float64"
+    for call in (model, model.encode, model.reconstruct, model.encoder):
+        with pytest.raises(ValueError, match=message):
+            call(x)
+    with pytest.raises(ValueError, match=r"z: expected torch.float32.*got torch.float64"):
+        model.decode(torch.zeros(2, 3, dtype=torch.float64))
+    model.double()
+    assert model(x).mu.dtype == torch.float64
+    model.to(torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast casts float32 on purpose
+        assert model.encode(x.float()).mu.dtype == torch.bfloat16
+        with pytest.raises(ValueError, match=message.replace("float32", "bfloat16")):
+            model.encode(x)  # but never float64
+
+
+def test_encode_names_the_dtype_for_any_encoder():
+    class Affine(torch.nn.Module):
+        latent_dim = 2
+
+        def __init__(self):
+            super().__init__()
+            self.to_mu = torch.nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.to_mu(x), self.to_mu(x)
+
+    model = VAE(Affine(), MLPDecoder(2, (4,), hidden=(3,)))
+    with pytest.raises(ValueError, match=r"expected torch.float32.*got torch.float64"):
+        model.encode(torch.rand(2, 4, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"got a tuple of 2 \(did you pass \(x, y\)\?\)"):
+        model.encode((torch.rand(2, 4), torch.arange(2)))
+    assert model.encode(torch.rand(0, 4)).mu.shape == (0, 2)  # an empty batch encodes to nothing

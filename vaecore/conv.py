@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vaecore._checks import check_event_shape, check_latent
+from vaecore._checks import check_event_shape, check_latent, check_positive_int
 
 __all__ = ["ConvEncoder", "ConvDecoder", "feature_size"]
 
@@ -40,7 +40,7 @@ class ConvEncoder(nn.Module):
     def __init__(self, in_shape, latent_dim: int, channels=(32, 64), hidden: int = 256):
         super().__init__()
         self.in_shape = tuple(in_shape)
-        self.latent_dim = latent_dim
+        self.latent_dim = latent_dim = check_positive_int("latent_dim", latent_dim)
         height, width = feature_size(self.in_shape, len(channels))
         layers: list[nn.Module] = []
         for c_in, c_out in zip((self.in_shape[0], *channels[:-1]), channels):
@@ -52,7 +52,7 @@ class ConvEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(mu, logvar)``, each ``(B, latent_dim)``."""
-        h = self.body(check_event_shape("x", x, self.in_shape))
+        h = self.body(check_event_shape("x", x, self.in_shape, self.to_mu.weight.dtype))
         return self.to_mu(h), self.to_logvar(h)
 
 
@@ -71,7 +71,7 @@ class ConvDecoder(nn.Module):
     def __init__(self, latent_dim: int, out_shape, channels=(64, 32), hidden: int = 256,
                  learned_var: bool = False):
         super().__init__()
-        self.latent_dim = latent_dim
+        self.latent_dim = latent_dim = check_positive_int("latent_dim", latent_dim)
         self.out_shape = tuple(out_shape)
         self.learned_var = learned_var
         height, width = feature_size(self.out_shape, len(channels))
@@ -89,7 +89,7 @@ class ConvDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor):
         """Return x_logits (or the mean) ``(B, C, H, W)``; ``(mean, logvar)`` if learned_var."""
-        h = self.body(check_latent(z, self.latent_dim))
+        h = self.body(check_latent(z, self.latent_dim, dtype=self.to_x.weight.dtype))
         if self.to_logvar is None:
             return self.to_x(h)
         return self.to_x(h), self.to_logvar(h)

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import torch
 
-from vaecore._checks import check_positive_int, check_tensor
+from vaecore._checks import check_batch, check_positive_int, check_tensor
 from vaecore.likelihoods import log_prob_normal
 from vaecore.reparam import reparameterize
 from vaecore.vae import Posterior
@@ -63,7 +63,7 @@ def negative_elbo(model, x: torch.Tensor, beta: float = 1.0,
 
     Args:
         model: a VAE.
-        x: data ``(B, ...)`` as the encoder expects it.
+        x: data ``(B, ...)`` as the encoder expects it, ``B >= 1``.
         beta: weight of the KL term, a real number ``>= 0``.
         generator: optional ``torch.Generator`` for the sample of z.
 
@@ -73,13 +73,29 @@ def negative_elbo(model, x: torch.Tensor, beta: float = 1.0,
         :math:`\log p(x \mid z)` ``(B,)`` (maximised) and ``kl`` ``(B,)``,
         each summed over event dimensions.
     """
-    if isinstance(beta, bool) or not isinstance(beta, Real) or not beta >= 0:
-        raise ValueError(f"beta: expected a real number >= 0, got {beta!r}")
+    _check_data_and_beta(x, beta)
     out = model(x, generator=generator)
     reconstruction = model.likelihood.log_prob(x, out.x_params)
     kl = model.prior.kl(out.mu, out.logvar, out.z)
     loss = -(reconstruction - beta * kl).mean()
     return ELBOTerms(loss, reconstruction, kl)
+
+
+def _check_no_labels(name: str, value, loss: str) -> None:
+    """Refuse a tensor of one number per example where a number belongs: labels from ``fit``."""
+    if isinstance(value, torch.Tensor) and value.dim() > 0:
+        raise ValueError(f"{name}: expected a number, got a tensor of shape {tuple(value.shape)}; "
+                         f"labels? fit(..., train=(x, y)) calls loss_fn(model, x, y) and {loss} "
+                         f"takes no labels: train on x alone (train=x), or wrap the loss: "
+                         f"lambda model, x, y: {loss}(model, x)")
+
+
+def _check_data_and_beta(x, beta) -> None:
+    """Clear errors for ``(x, y)`` passed as ``x`` or as ``(x, beta)``, an empty batch, a bad β."""
+    check_batch("x", x, hint="; pass the images alone: negative_elbo(model, x)")
+    _check_no_labels("beta", beta, "negative_elbo")
+    if isinstance(beta, bool) or not isinstance(beta, Real) or not beta >= 0:
+        raise ValueError(f"beta: expected a real number >= 0, got {beta!r}")
 
 
 def _draw_z(posterior: Posterior, k: int, generator) -> torch.Tensor:
@@ -141,6 +157,8 @@ def iwae_loss(model, x: torch.Tensor, k: int = 5,
         ``IWAETerms(loss, bound)``: ``loss`` a scalar (minimised, mean over
         the batch), ``bound`` = :func:`iwae_bound` ``(B,)`` (maximised).
     """
+    check_batch("x", x, hint="; pass the images alone: iwae_loss(model, x, k)")
+    _check_no_labels("k", k, "iwae_loss")
     bound = iwae_bound(model, x, k, generator=generator)
     return IWAETerms(-bound.mean(), bound)
 

@@ -7,10 +7,13 @@ Nothing here averages over the batch. ``kl_*`` closed forms are :math:`\ge 0`;
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
-from vaecore._checks import check_broadcastable, check_same_shape, check_tensor
+from vaecore._checks import all_finite, check_broadcastable, check_same_shape, check_tensor
+from vaecore.likelihoods import _square_over_var
 
 __all__ = ["kl_normal_std_normal", "kl_normal_normal", "kl_bernoulli",
            "entropy_bernoulli", "kl_mc"]
@@ -67,7 +70,11 @@ def kl_normal_normal(mu_q: torch.Tensor, logvar_q: torch.Tensor,
     logvar_p = check_broadcastable("logvar_p", logvar_p, mu_q)
     var_ratio = torch.exp(logvar_q - logvar_p)  # sigma_q^2 / sigma_p^2, without overflow
     kl = 0.5 * (logvar_p - logvar_q + var_ratio + (mu_q - mu_p) ** 2 * torch.exp(-logvar_p) - 1)
-    return kl.flatten(1).sum(1)
+    kl = kl.flatten(1).sum(1)
+    if not all_finite(kl):  # rare: exp(-logvar_p) overflowed (0 * inf); redo in logs
+        kl = 0.5 * (logvar_p - logvar_q + var_ratio + _square_over_var(mu_q - mu_p, logvar_p) - 1)
+        kl = kl.flatten(1).sum(1)
+    return kl
 
 
 def kl_bernoulli(q_logits: torch.Tensor, p_logits) -> torch.Tensor:
@@ -94,6 +101,27 @@ def kl_bernoulli(q_logits: torch.Tensor, p_logits) -> torch.Tensor:
     log_q1, log_q0 = F.logsigmoid(q_logits), F.logsigmoid(-q_logits)
     log_p1, log_p0 = F.logsigmoid(p_logits), F.logsigmoid(-p_logits)
     kl = torch.sigmoid(q_logits) * (log_q1 - log_p1) + torch.sigmoid(-q_logits) * (log_q0 - log_p0)
+    kl = kl.flatten(1).sum(1)
+    if not all_finite(kl):  # rare: an infinite logit (0 * inf above); use the limits
+        kl = _kl_bernoulli_limits(q_logits, p_logits)
+    return kl
+
+
+def _kl_bernoulli_limits(q_logits: torch.Tensor, p_logits: torch.Tensor) -> torch.Tensor:
+    r"""Equation (kl-bernoulli) where logits may be :math:`\pm\infty`, ``(B,)``.
+
+    :math:`\rho_q \in \{0, 1\}` (``q`` infinite) leaves one term,
+    :math:`-\log\rho_p` or :math:`-\log(1 - \rho_p)`; a finite ``q`` against an
+    infinite ``p`` puts mass where ``p`` has none: :math:`+\infty`. Finite
+    pairs give the terms of :func:`kl_bernoulli`; gradients stay finite.
+    """
+    q_inf = q_logits.isinf()
+    p_inf = p_logits.isinf() & torch.isfinite(q_logits)
+    q, p = torch.where(q_inf | p_inf, 0.0, q_logits), torch.where(q_inf | p_inf, 0.0, p_logits)
+    kl = (torch.sigmoid(q) * (F.logsigmoid(q) - F.logsigmoid(p))
+          + torch.sigmoid(-q) * (F.logsigmoid(-q) - F.logsigmoid(-p)))
+    sure = -F.logsigmoid(torch.where(q_logits > 0, p_logits, -p_logits))  # q infinite
+    kl = torch.where(q_inf, sure, torch.where(p_inf, math.inf, kl))
     return kl.flatten(1).sum(1)
 
 
@@ -121,7 +149,21 @@ def entropy_bernoulli(logits: torch.Tensor) -> torch.Tensor:
     check_tensor("logits", logits, min_dim=2)
     h = -(torch.sigmoid(logits) * F.logsigmoid(logits)
           + torch.sigmoid(-logits) * F.logsigmoid(-logits))
-    return h.flatten(1).sum(1)
+    h = h.flatten(1).sum(1)
+    if not all_finite(h):  # rare: an infinite logit (0 * log 0 above); its limit is 0
+        h = _entropy_bernoulli_limits(logits)
+    return h
+
+
+def _entropy_bernoulli_limits(logits: torch.Tensor) -> torch.Tensor:
+    r"""Equation (entropy-bernoulli) where logits may be :math:`\pm\infty`, ``(B,)``.
+
+    An infinite logit is a sure outcome, entropy 0; gradients stay finite.
+    """
+    infinite = logits.isinf()
+    safe = torch.where(infinite, 0.0, logits)  # keeps the gradients finite
+    h = -(torch.sigmoid(safe) * F.logsigmoid(safe) + torch.sigmoid(-safe) * F.logsigmoid(-safe))
+    return torch.where(infinite, 0.0, h).flatten(1).sum(1)
 
 
 def kl_mc(log_q: torch.Tensor, log_p: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,8 @@ from typing import Callable, NamedTuple
 import torch
 import torch.nn.functional as F
 
-from vaecore._checks import check_broadcastable, check_same_shape, check_tensor
+from vaecore._checks import (all_finite, check_broadcastable, check_same_shape, check_tensor,
+                             check_unit_interval)
 
 __all__ = ["log_prob_bernoulli", "log_prob_normal", "log_prob_std_normal",
            "Likelihood", "bernoulli", "normal"]
@@ -40,8 +41,10 @@ def log_prob_bernoulli(x: torch.Tensor, x_logits: torch.Tensor) -> torch.Tensor:
     cross-entropy, which is not a normalised density over ``[0, 1]``.
 
     Args:
-        x: data, float, shape ``(B, ...)``, values in ``[0, 1]``.
-        x_logits: decoder logits :math:`\ell`, same shape as ``x``.
+        x: data, float, shape ``(B, ...)``, values in ``[0, 1]`` (else
+            ``ValueError``: scale 8-bit images by 1/255).
+        x_logits: decoder logits :math:`\ell`, same shape as ``x``; an
+            infinite logit gives the limit (0 or :math:`-\infty`), not NaN.
 
     Returns:
         ``(B,)``: :math:`\log p(x \mid z)` per example, summed over all
@@ -50,8 +53,27 @@ def log_prob_bernoulli(x: torch.Tensor, x_logits: torch.Tensor) -> torch.Tensor:
     check_tensor("x", x, min_dim=2)
     check_tensor("x_logits", x_logits, min_dim=2)
     check_same_shape(x=x, x_logits=x_logits)
+    check_unit_interval("x", x)
     bce = F.binary_cross_entropy_with_logits(x_logits, x, reduction="none")
-    return -bce.flatten(1).sum(1)
+    log_p = -bce.flatten(1).sum(1)
+    if not all_finite(log_p):  # rare: an infinite logit (0 * inf in the BCE)
+        log_p = _log_prob_bernoulli_limits(x, x_logits)
+    return log_p
+
+
+def _log_prob_bernoulli_limits(x: torch.Tensor, x_logits: torch.Tensor) -> torch.Tensor:
+    r"""Equation (log-prob-bernoulli) where logits may be :math:`\pm\infty`, ``(B,)``.
+
+    An infinite logit makes one outcome sure: its term is 0 where ``x`` is
+    that outcome and :math:`-\infty` otherwise. Finite logits give the same
+    terms as :func:`log_prob_bernoulli`; gradients stay finite.
+    """
+    infinite = x_logits.isinf()
+    log_p = -F.binary_cross_entropy_with_logits(torch.where(infinite, 0.0, x_logits), x,
+                                                reduction="none")
+    sure = (x_logits > 0).to(x.dtype)  # the outcome an infinite logit makes certain
+    limit = torch.zeros_like(log_p).masked_fill(x != sure, -math.inf)
+    return torch.where(infinite, limit, log_p).flatten(1).sum(1)
 
 
 def log_prob_normal(x: torch.Tensor, mean: torch.Tensor, logvar) -> torch.Tensor:
@@ -81,7 +103,22 @@ def log_prob_normal(x: torch.Tensor, mean: torch.Tensor, logvar) -> torch.Tensor
     check_same_shape(x=x, mean=mean)
     logvar = check_broadcastable("logvar", logvar, x)
     log_p = -0.5 * (LOG_2PI + logvar + (x - mean) ** 2 * torch.exp(-logvar))
-    return log_p.flatten(1).sum(1)
+    log_p = log_p.flatten(1).sum(1)
+    if not all_finite(log_p):  # rare: exp(-logvar) overflowed (0 * inf); redo in logs
+        log_p = (-0.5 * (LOG_2PI + logvar + _square_over_var(x - mean, logvar))).flatten(1).sum(1)
+    return log_p
+
+
+def _square_over_var(diff: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    r"""The elementwise :math:`d^2 / \sigma^2`, computed as :math:`\exp(2 \log|d| - \log\sigma^2)`.
+
+    Finite wherever the result is, even when :math:`d^2` or
+    :math:`1/\sigma^2` alone would overflow or underflow (e.g.
+    ``logvar = -200`` in float32); exactly 0, with zero gradients, where ``d = 0``.
+    """
+    nonzero = diff != 0
+    log_square = 2 * torch.log(torch.where(nonzero, diff.abs(), 1.0))
+    return torch.exp(torch.where(nonzero, log_square - logvar, -math.inf))
 
 
 def log_prob_std_normal(z: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,7 @@ import math
 import torch
 from torch import nn
 
-from vaecore._checks import check_event_shape, check_latent
+from vaecore._checks import check_event_shape, check_latent, check_positive_int
 
 __all__ = ["MLPEncoder", "MLPDecoder"]
 
@@ -47,7 +47,7 @@ class MLPEncoder(nn.Module):
                  activation=nn.ReLU):
         super().__init__()
         self.in_shape = tuple(in_shape)
-        self.latent_dim = latent_dim
+        self.latent_dim = latent_dim = check_positive_int("latent_dim", latent_dim)
         sizes = [math.prod(self.in_shape), *hidden]
         self.body = nn.Sequential(nn.Flatten(), *_hidden_layers(sizes, dropout, activation))
         self.to_mu = nn.Linear(sizes[-1], latent_dim)
@@ -55,7 +55,7 @@ class MLPEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(mu, logvar)``, each ``(B, latent_dim)``."""
-        h = self.body(check_event_shape("x", x, self.in_shape))
+        h = self.body(check_event_shape("x", x, self.in_shape, self.to_mu.weight.dtype))
         return self.to_mu(h), self.to_logvar(h)
 
 
@@ -72,7 +72,7 @@ class MLPDecoder(nn.Module):
     def __init__(self, latent_dim: int, out_shape, hidden=(400,), dropout: float = 0.0,
                  learned_var: bool = False, activation=nn.ReLU):
         super().__init__()
-        self.latent_dim = latent_dim
+        self.latent_dim = latent_dim = check_positive_int("latent_dim", latent_dim)
         self.out_shape = tuple(out_shape)
         self.learned_var = learned_var
         sizes = [latent_dim, *hidden]
@@ -85,7 +85,7 @@ class MLPDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor):
         """Return x_logits (or the mean) ``(B, *out_shape)``; ``(mean, logvar)`` if learned_var."""
-        h = self.body(check_latent(z, self.latent_dim))
+        h = self.body(check_latent(z, self.latent_dim, dtype=self.to_x[0].weight.dtype))
         if self.to_logvar is None:
             return self.to_x(h)
         return self.to_x(h), self.to_logvar(h)

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from vaecore.conv import feature_size
-from vaecore._checks import check_event_shape, check_latent
+from vaecore._checks import check_event_shape, check_latent, check_positive_int
 
 __all__ = ["ResidualBlock", "ResNetEncoder", "ResNetDecoder"]
 
@@ -68,7 +68,7 @@ class ResNetEncoder(nn.Module):
     def __init__(self, in_shape, latent_dim: int, channels=(32, 64, 128)):
         super().__init__()
         self.in_shape = tuple(in_shape)
-        self.latent_dim = latent_dim
+        self.latent_dim = latent_dim = check_positive_int("latent_dim", latent_dim)
         height, width = feature_size(self.in_shape, len(channels))
         layers: list[nn.Module] = []
         for c_in, c_out in zip((self.in_shape[0], *channels[:-1]), channels):
@@ -80,7 +80,7 @@ class ResNetEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(mu, logvar)``, each ``(B, latent_dim)``."""
-        h = self.body(check_event_shape("x", x, self.in_shape))
+        h = self.body(check_event_shape("x", x, self.in_shape, self.to_mu.weight.dtype))
         return self.to_mu(h), self.to_logvar(h)
 
 
@@ -96,7 +96,7 @@ class ResNetDecoder(nn.Module):
 
     def __init__(self, latent_dim: int, out_shape=(3, 32, 32), channels=(128, 64, 32)):
         super().__init__()
-        self.latent_dim = latent_dim
+        self.latent_dim = latent_dim = check_positive_int("latent_dim", latent_dim)
         self.out_shape = tuple(out_shape)
         height, width = feature_size(self.out_shape, len(channels))
         layers: list[nn.Module] = [
@@ -111,4 +111,5 @@ class ResNetDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Return x_logits ``(B, C, H, W)`` (unclamped)."""
-        return self.to_x(self.body(check_latent(z, self.latent_dim)))
+        z = check_latent(z, self.latent_dim, dtype=self.to_x[1].weight.dtype)
+        return self.to_x(self.body(z))

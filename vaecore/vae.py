@@ -23,7 +23,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from vaecore._checks import check_positive_int
+from vaecore._checks import check_batch, check_dtype, check_positive_int
 from vaecore.likelihoods import Likelihood, bernoulli
 from vaecore.priors import StdNormalPrior
 from vaecore.reparam import reparameterize
@@ -52,7 +52,7 @@ def _check_latent_sizes(encoder, decoder, prior) -> int:
     if None in sizes.values() or len(set(sizes.values())) != 1:
         listed = ", ".join(f"{k}.latent_dim={v}" for k, v in sizes.items())
         raise ValueError(f"expected encoder, decoder and prior with one latent_dim, got {listed}")
-    return sizes["encoder"]
+    return check_positive_int("encoder.latent_dim", sizes["encoder"])
 
 
 class VAE(nn.Module):
@@ -81,7 +81,14 @@ class VAE(nn.Module):
         return self.encoder.latent_dim
 
     def encode(self, x: torch.Tensor) -> Posterior:
-        """Return the posterior parameters ``Posterior(mu, logvar)``, each ``(B, D)``."""
+        """Return the posterior parameters ``Posterior(mu, logvar)``, each ``(B, D)``.
+
+        ``ValueError`` if ``x`` is not a tensor (e.g. an ``(x, y)`` pair) or
+        not in the dtype of the encoder's parameters.
+        """
+        check_batch("x", x, "; pass the images alone", allow_empty=True)
+        weight = next(self.encoder.parameters(), None)
+        check_dtype("x", x, None if weight is None else weight.dtype)
         return Posterior(*self.encoder(x))
 
     def decode(self, z: torch.Tensor):
