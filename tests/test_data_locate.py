@@ -42,7 +42,15 @@ def test_search_roots_order(places, monkeypatch):
     monkeypatch.delenv(ENV_VAR)
     assert search_roots() == [places["repo"]]
     monkeypatch.setattr(locate_module, "_repo_data_dir", lambda: None)
-    assert search_roots() == []
+    assert search_roots() == [places["home"] / ".cache" / "vaecore"]
+
+
+def test_an_earlier_download_to_the_cache_is_found_offline(places, monkeypatch):
+    """An installed package (no data/, no $VAECORE_DATA_DIR) finds what it downloaded."""
+    monkeypatch.delenv(ENV_VAR)
+    monkeypatch.setattr(locate_module, "_repo_data_dir", lambda: None)
+    cached = _put(places["home"] / ".cache" / "vaecore")
+    assert locate("Things", REMOTE, ("things",)) == cached  # _fetch is offline: no download
 
 
 def test_explicit_root_wins_over_env_over_repo(places, monkeypatch):

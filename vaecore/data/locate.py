@@ -5,7 +5,8 @@ Lookup order (the first match wins):
 1. the ``root=`` folder passed to the loader;
 2. the folder named by the environment variable ``VAECORE_DATA_DIR``;
 3. the repository's ``data/`` folder (next to the ``vaecore`` package), if it exists;
-4. a download from the dataset's canonical mirrors.
+4. the download folder (below), where an earlier download was kept;
+5. a download from the dataset's canonical mirrors.
 
 In each folder ``<root>/<name>/<file>`` is tried, then ``<root>/<file>``
 (e.g. ``<root>/mnist/train-images-idx3-ubyte.gz``); an uncompressed copy
@@ -54,11 +55,13 @@ def check_root(root) -> None:
 
 
 def search_roots(root=None) -> list[Path]:
-    """Folders to search, in order: ``root``, ``$VAECORE_DATA_DIR``, repository ``data/``."""
+    """Folders to search, in order: ``root``, ``$VAECORE_DATA_DIR``, repository ``data/``,
+    then the download folder (``~/.cache/vaecore`` when none of those exists, so that an
+    installed package finds what it downloaded before instead of downloading it again)."""
     check_root(root)
     env = os.environ.get(ENV_VAR)
     found = [Path(root).expanduser() if root is not None else None,
-             Path(env).expanduser() if env else None, _repo_data_dir()]
+             Path(env).expanduser() if env else None, _repo_data_dir(), download_dir(root)]
     roots = []
     for folder in found:
         if folder is not None and folder not in roots:
