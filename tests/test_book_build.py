@@ -12,6 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.book
 def test_book_builds_without_warnings(tmp_path):
+    # As `make book` does: export the decoder that chapter 6's live explorer runs in the page.
+    subprocess.run([sys.executable, "tools/export_explorer.py"], cwd=ROOT, check=True,
+                   capture_output=True, timeout=300)
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(jb), "build", ".", "--toc", "book/_toc.yml", "--config", "_config.yml",
            "-W", "--keep-going", "--path-output", str(tmp_path)]
@@ -27,3 +30,5 @@ def test_book_builds_without_warnings(tmp_path):
         assert "solution dropdown" in page, f"{nb.stem}: no hidden solution"
         assert "<img" in page, f"{nb.stem}: no figure rendered"
     assert (html / "book" / "bibliography.html").exists()
+    explorer = html / "_static" / "explorer"
+    assert any(explorer.glob("*/manifest.json")), "the live explorer's decoder was not exported"
