@@ -198,7 +198,7 @@ def test_resume_continues_epochs_and_schedule():
     first = train_quiet(tiny_autoencoder(), recon_loss, x, epochs=2, lr=0.01,
                         lr_schedule=linear_decay(4))
     seen = []
-    second = train_quiet(tiny_autoencoder(), recon_loss, x, epochs=2, lr=0.01,
+    second = train_quiet(tiny_autoencoder(), recon_loss, x, epochs=4, lr=0.01,
                          lr_schedule=linear_decay(4), history=first,
                          callbacks=[lambda epoch, h: seen.append(epoch)])
     assert seen == [3, 4] and len(second) == 4 and len(first) == 2  # not mutated
@@ -478,3 +478,35 @@ def test_fit_is_the_plain_training_loop_bit_for_bit():
             noisy_recon_loss(reference, x[order[start:start + batch_size]]).loss.backward()
             opt.step()
     assert_close(model.state_dict(), reference.state_dict(), rtol=0, atol=0)
+
+
+def test_bfloat16_autocast_is_an_option_that_trains_in_float32_weights():
+    x = low_rank_data(250)
+    plain = train_quiet(tiny_autoencoder(), recon_loss, x, epochs=5, lr=3e-2)
+    model = tiny_autoencoder()
+    mixed = train_quiet(model, recon_loss, x, epochs=5, lr=3e-2, autocast=torch.bfloat16)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert mixed.train["loss"] != plain.train["loss"]  # other arithmetic ...
+    assert_close(mixed.train["loss"][-1], plain.train["loss"][-1], rtol=0.1, atol=0)  # ... same fit
+    with pytest.raises(ValueError, match="autocast: expected None or torch.bfloat16"):
+        train_quiet(tiny_autoencoder(), recon_loss, x, epochs=1, autocast=torch.float16)
+
+
+@pytest.mark.slow
+def test_compile_is_an_option_that_gives_the_same_training():
+    x = low_rank_data(250)
+    plain = train_quiet(tiny_autoencoder(), recon_loss, x, epochs=3, lr=3e-2)
+    compiled = train_quiet(tiny_autoencoder(), recon_loss, x, epochs=3, lr=3e-2, compile=True)
+    assert_close(compiled.train["loss"], plain.train["loss"], rtol=1e-4, atol=0)
+
+
+def test_epochs_is_the_total_so_a_finished_run_trains_no_more():
+    x = low_rank_data()
+    done = train_quiet(tiny_autoencoder(), recon_loss, x, epochs=3, lr=0.01)
+    model = tiny_autoencoder()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    again = train_quiet(model, recon_loss, x, epochs=3, lr=0.01, history=done)
+    assert again == done and again is not done
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    with pytest.raises(ValueError, match="at least the 3 already in history"):
+        train_quiet(tiny_autoencoder(), recon_loss, x, epochs=2, history=done)

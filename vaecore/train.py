@@ -1,6 +1,6 @@
 """The trainer: one function, ``fit``, from a model and a loss to a history.
 
-``fit(model, loss_fn, train, epochs=...)`` holds the data in memory as tensors,
+``fit(model, loss_fn, train, epochs=...)`` (the run's total number of epochs) holds the data in memory as tensors,
 shuffles an index each epoch and slices batches from it; ``loss_fn(model,
 *batch)`` returns a NamedTuple whose first field ``loss`` is the scalar to
 minimise (the batch mean, the only place where the batch is averaged) and
@@ -11,17 +11,18 @@ RNG as it found it.
 """
 from __future__ import annotations
 
-import copy
-import dataclasses
+import contextlib
 import math
 import numbers
 import time
-from dataclasses import dataclass, field
 
 import torch
 from tqdm.auto import tqdm
 
+from vaecore import distributed
 from vaecore._checks import check_positive_int, check_tensor
+from vaecore.device import default_device
+from vaecore.history import History
 
 __all__ = ["History", "NonFiniteLossError", "NonFiniteGradientError", "adam", "fit",
            "linear_decay"]
@@ -36,42 +37,6 @@ class NonFiniteLossError(FloatingPointError):
 
 class NonFiniteGradientError(NonFiniteLossError):
     """The loss was finite but its gradient was not; the step was not applied."""
-
-
-@dataclass
-class History:
-    """Per-epoch metrics of a training run, as plain python floats.
-
-    ``train[name][e]`` and ``val[name][e]`` are the example-weighted means of
-    the loss function's fields over epoch ``e``; ``epoch_time[e]`` is its wall
-    time in seconds (training and validation), ``lr[e]`` the learning rate it
-    used. ``len(history)`` is the number of epochs done.
-    """
-    train: dict[str, list[float]] = field(default_factory=dict)
-    val: dict[str, list[float]] = field(default_factory=dict)
-    epoch_time: list[float] = field(default_factory=list)
-    lr: list[float] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.epoch_time)
-
-    def last(self, split: str = "train") -> dict[str, float]:
-        """The final epoch's metrics of ``split`` ("train" or "val")."""
-        if split not in ("train", "val"):
-            raise ValueError(f"split: expected 'train' or 'val', got {split!r}")
-        return {name: values[-1] for name, values in getattr(self, split).items() if values}
-
-    def to_dict(self) -> dict:
-        """A deep copy in plain python types, so it can be saved with the weights."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> History:
-        """Inverse of ``to_dict`` (a deep copy)."""
-        if not isinstance(d, dict) or set(d) != {"train", "val", "epoch_time", "lr"}:
-            raise ValueError("expected a dict with keys train, val, epoch_time, lr "
-                             f"(History.to_dict()), got {d!r:.80}")
-        return cls(**copy.deepcopy(d))
 
 
 def adam(params, lr: float) -> torch.optim.Optimizer:
@@ -137,22 +102,26 @@ def _check_dtypes(model, data: dict) -> None:
 
 
 def _batches(tensors, batch_size, device, transform, generator, order):
-    """Yield ``(step, batch)`` sliced by ``order``; ``transform`` on the first tensor."""
+    """Yield ``(step, batch, weight)``: this rank's share of each global batch of ``order``.
+
+    ``transform`` is applied to the first tensor; ``weight`` multiplies the
+    batch-mean loss (1 in one process; see ``distributed.shard``).
+    """
     for step, start in enumerate(range(0, len(order), batch_size), start=1):
-        idx = order[start:start + batch_size]
+        idx, weight = distributed.shard(order[start:start + batch_size])
         batch = [t[idx].to(device, non_blocking=True) for t in tensors]
         if transform is not None:
             batch[0] = transform(batch[0], generator)
-        yield step, batch
+        yield step, batch, weight
 
 
-def _loss_terms(model, loss_fn, batch, training=False):
-    """Call ``loss_fn`` and check that its first field is a scalar ``loss``.
+def _loss_terms(objective, batch, training=False):
+    """Call ``objective(*batch)`` (``loss_fn(model, *batch)``); check its first field is a scalar ``loss``.
 
     In ``training``, the loss must also have a gradient (a constant NaN is left
     for the caller to report; checking it costs a host sync only then).
     """
-    out = loss_fn(model, *batch)
+    out = objective(*batch)
     fields = getattr(out, "_fields", ())
     if not fields or fields[0] != "loss" or getattr(out.loss, "shape", None) != ():
         raise ValueError("loss_fn: expected a NamedTuple whose first field `loss` is a "
@@ -195,15 +164,23 @@ def _evaluate(model, loss_fn, tensors, batch_size, device, transform, seed) -> d
     """Validation sums under ``model.eval()``, with fixed noise every epoch."""
     model.eval()
     sums = {}
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        generator = torch.Generator(device).manual_seed(seed)
+    with _fork_rng(device):
+        torch.manual_seed(distributed.rank_seed(seed))
+        generator = torch.Generator(device).manual_seed(distributed.rank_seed(seed))
         order = torch.arange(len(tensors[0]))
-        for _, batch in _batches(tensors, batch_size, device, transform, generator, order):
-            _accumulate(sums, _loss_terms(model, loss_fn, batch), len(batch[0]))
+        for _, batch, weight in _batches(tensors, batch_size, device, transform, generator, order):
+            if weight:  # (0: a rank without examples in a last, tiny batch)
+                out = _loss_terms(lambda *b: loss_fn(model, *b), batch)
+                _accumulate(sums, out, len(batch[0]))
     model.train()
-    return sums
+    return distributed.all_reduce_sums(sums)
+
+
+def _fork_rng(device):
+    """Fork the global RNG of the CPU and, if it is one, of the accelerator ``device``."""
+    if device.type not in ("cuda", "mps"):  # the CPU (and meta, in tests): one stream
+        return torch.random.fork_rng(devices=[])
+    return torch.random.fork_rng(devices=[device], device_type=device.type)  # not run here
 
 
 def _save_good_epoch(path, model, history, config) -> None:
@@ -248,9 +225,25 @@ def _not_good(model, history) -> str | None:
     return None
 
 
+def _on(device, tensors: tuple) -> tuple:
+    """The data on ``device``, once (the same tensors when they are there already)."""
+    return tuple(t.to(device) for t in tensors)
+
+
+def _check_world(batch_size: int, train, val) -> None:
+    """Under N processes, every global batch and each dataset need at least N examples."""
+    n = distributed.world_size()
+    for name, size in (("batch_size", batch_size), ("len(train)", len(train[0])),
+                       ("len(val)", len(val[0]) if val is not None else n)):
+        if size < n:
+            raise ValueError(f"{name}: expected at least one example per process, "
+                             f"{n}, got {size}")
+
+
 def fit(model, loss_fn, train, *, epochs, val=None, batch_size=128, lr=1e-3,
         optimizer=None, lr_schedule=None, clip_grad_norm=None, transform=None,
-        callbacks=(), seed=0, progress=True, checkpoint=None, history=None) -> History:
+        callbacks=(), seed=0, progress=True, checkpoint=None, history=None,
+        device=None, autocast=None, compile=False) -> History:
     """Train ``model`` by minimising ``loss_fn(model, *batch).loss``; return the History.
 
     ``train``/``val``: a tensor or a tuple of tensors (e.g. ``(x, y)``) sliced
@@ -281,35 +274,87 @@ def fit(model, loss_fn, train, *, epochs, val=None, batch_size=128, lr=1e-3,
     file always holds the last good epoch. Finite losses are not judged: a loss
     that rises (β warm-up, a schedule) or grows huge is still saved, as the
     file is what a resumed run starts from; the error names the last good
-    epoch's losses. Resume: pass the ``history`` of an earlier sitting (with
-    the model loaded from its checkpoint); the epoch count continues from
-    ``len(history)``, the seed becomes ``seed + len(history)`` and the
-    optimizer starts afresh.
+    epoch's losses.
+
+    ``epochs`` is the total length of the run, counting the epochs already in
+    ``history``. Resume: pass the ``history`` of an earlier sitting (with the
+    model loaded from its checkpoint) and the same ``epochs``; training
+    continues from epoch ``len(history) + 1`` to ``epochs`` (none when the run
+    is complete), the seed becomes ``seed + len(history)`` and the optimizer
+    starts afresh. A history longer than ``epochs`` is an error.
+
+    ``device``: where to train (default: ``$VAECORE_DEVICE`` if set, else where
+    the model is; :func:`vaecore.device.default_device`); the model (in place)
+    and the data are moved there. A model already there is not moved.
+
+    Speed options, off by default because they change the arithmetic (the
+    default reproduces the course's numbers bit for bit; benchmarks/ measures
+    both and checks the loss): ``autocast=torch.bfloat16`` computes the loss
+    under ``torch.autocast`` (matrix products in bfloat16, about twice as fast
+    on CPUs with AVX-512 BF16 and on GPUs; weights, gradients, optimizer and
+    validation stay float32); ``compile=True`` runs ``loss_fn(model, *batch)``
+    through ``torch.compile`` (a warm-up of seconds to a minute on the first
+    steps; it needs a C++ compiler on the CPU).
+
+    Several processes (``torchrun --nproc_per_node=N script.py``; the same
+    script, unchanged): each rank joins the process group (gloo on CPU, nccl on
+    CUDA) and trains the same model through ``DistributedDataParallel``.
+    ``batch_size``, ``lr`` and ``epochs`` keep their one-process meaning:
+    every rank shuffles with the same seed, cuts the same *global* batches of
+    ``batch_size`` and takes its contiguous slice of each (so ``batch_size``
+    must be at least N); a last batch that does not split evenly is weighted
+    so that the gradient is still its mean (``distributed.shard``). The
+    history holds global means (the ranks' sums are added each epoch). Only
+    rank 0 shows progress and writes the checkpoint; every rank resumes from
+    it. Callbacks run on every rank; training stops when one returns True on
+    any rank. Noise: rank 0 draws from the one-process streams (``seed``),
+    rank r from its own (``distributed.rank_seed``), for the model's
+    sampling and for ``transform``; a run with sampling is therefore an
+    equally valid draw, not the same numbers, while a deterministic loss gives
+    the one-process weights up to float rounding (the gradient sums are
+    reduced in another order). BatchNorm normalises with each rank's slice
+    (batch_size / N examples), as DDP does; running statistics are rank 0's,
+    broadcast every step (for statistics over the global batch on GPUs,
+    convert with ``torch.nn.SyncBatchNorm.convert_sync_batchnorm`` first).
     """
     check_positive_int("epochs", epochs)
     check_positive_int("batch_size", batch_size)
     seed = _check_seed(seed)
     if clip_grad_norm is not None and not clip_grad_norm > 0:
         raise ValueError(f"clip_grad_norm: expected a positive float, got {clip_grad_norm!r}")
-    train = _as_tensors("train", train)
-    val = None if val is None else _as_tensors("val", val)
+    device = default_device(device, fallback=next(model.parameters(), torch.empty(0)).device)
+    if autocast not in (None, torch.bfloat16):  # float16 would need loss scaling
+        raise ValueError(f"autocast: expected None or torch.bfloat16, got {autocast!r}")
+    train = _on(device, _as_tensors("train", train))
+    val = None if val is None else _on(device, _as_tensors("val", val))
     if history is not None and not isinstance(history, History):
         raise ValueError(f"history: expected a History or None, got {type(history).__name__}")
     history = History() if history is None else History.from_dict(history.to_dict())
     done = len(history)
-    params = list(model.parameters())
+    if done > epochs:
+        raise ValueError(f"epochs: expected the run's total number of epochs, at least the "
+                         f"{done} already in history, got {epochs}")
+    if done == epochs:  # the run is complete: nothing to train
+        return history
+    params = list(model.to(device).parameters())
     if not params:
         raise ValueError("model: expected a module with trainable parameters, got none")
     _check_dtypes(model, {"train": train, "val": val})
-    device = params[0].device
+    distributed.init(device)
+    _check_world(batch_size, train, val)
+    objective = distributed.wrap(model, loss_fn, device)  # loss_fn(model, *batch); DDP if N > 1
+    objective = torch.compile(objective) if compile else objective
+    mixed = (lambda: torch.autocast(device.type, dtype=autocast)) if autocast \
+        else contextlib.nullcontext
+    main = distributed.is_main()  # rank 0: the one that writes and shows progress
     config = {"batch_size": batch_size, "lr": lr, "seed": seed}
     n_steps, saved = math.ceil(len(train[0]) / batch_size), None
     model.train()
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
-            tqdm(range(done + 1, done + epochs + 1), desc="epochs", disable=not progress) as bar:
-        torch.manual_seed(seed + done)  # the model's own draws, in the fork
-        shuffle = torch.Generator().manual_seed(seed + done)
-        noise = torch.Generator(device).manual_seed(seed + done + 1)
+    with _fork_rng(device), tqdm(range(done + 1, epochs + 1), desc="epochs",
+                                 disable=not (progress and main)) as bar:
+        torch.manual_seed(distributed.rank_seed(seed + done))  # the model's own draws
+        shuffle = torch.Generator().manual_seed(seed + done)  # one order on every rank
+        noise = torch.Generator(device).manual_seed(distributed.rank_seed(seed + done + 1))
         opt = optimizer(params) if optimizer else adam(params, lr)
         factor = (lambda e: lr_schedule(done + e)) if lr_schedule else (lambda e: 1.0)
         scheduler = torch.optim.lr_scheduler.LambdaLR(opt, factor)
@@ -317,21 +362,27 @@ def fit(model, loss_fn, train, *, epochs, val=None, batch_size=128, lr=1e-3,
             start, sums = time.perf_counter(), {}
             history.lr.append(opt.param_groups[0]["lr"])
             order = torch.randperm(len(train[0]), generator=shuffle)
-            for step, batch in _batches(train, batch_size, device, transform, noise, order):
-                out = _loss_terms(model, loss_fn, batch, training=True)
+            for step, batch, weight in _batches(train, batch_size, device, transform, noise,
+                                                order):
+                with mixed():
+                    out = _loss_terms(objective, batch, training=True)
+                # this rank's share of the global batch mean (weight 1 in one process)
+                loss = out.loss if weight == 1 else out.loss * weight
                 opt.zero_grad(set_to_none=True)
-                if out.loss.requires_grad:  # (a constant loss gets here only as NaN/inf)
-                    out.loss.backward()
+                if loss.requires_grad:  # (a constant loss gets here only as NaN/inf)
+                    loss.backward()  # under DDP: gradients averaged over the ranks here
                 # the one host sync per step: the loss and every gradient entry finite?
-                if not _all_finite([out.loss, *(p.grad for p in params if p.grad is not None)]):
-                    raise _non_finite(model, out.loss, f"at epoch {epoch}, step {step} of "
+                if not distributed.all_true(_all_finite([loss, *(p.grad for p in params
+                                                                 if p.grad is not None)])):
+                    raise _non_finite(model, loss, f"at epoch {epoch}, step {step} of "
                                       f"{n_steps}", _last_good(checkpoint, saved, history))
                 if clip_grad_norm is not None:
                     torch.nn.utils.clip_grad_norm_(params, clip_grad_norm)
                 opt.step()
-                _accumulate(sums, out, len(batch[0]))
+                if weight:
+                    _accumulate(sums, out, len(batch[0]))
             scheduler.step()
-            _record(history.train, sums, len(train[0]))
+            _record(history.train, distributed.all_reduce_sums(sums), len(train[0]))
             if val is not None:
                 sums = _evaluate(model, loss_fn, val, batch_size, device, transform, seed)
                 _record(history.val, sums, len(val[0]))
@@ -341,10 +392,12 @@ def fit(model, loss_fn, train, *, epochs, val=None, batch_size=128, lr=1e-3,
                 raise NonFiniteLossError(f"{problem} after epoch {epoch}; "
                                          f"{_last_good(checkpoint, saved, history)}")
             if checkpoint is not None:
-                _save_good_epoch(checkpoint, model, history, config)
+                if main:
+                    _save_good_epoch(checkpoint, model, history, config)
                 saved = epoch
             bar.set_postfix({f"{s}_loss": f"{h['loss'][-1]:.4g}"
                              for s, h in (("train", history.train), ("val", history.val)) if h})
-            if any([cb(epoch, history) is True for cb in callbacks]):  # call all, then stop
+            stop = any([cb(epoch, history) is True for cb in callbacks])  # call all, then stop
+            if not distributed.all_true(torch.tensor(not stop)):  # ... if one rank says stop
                 break
     return history
