@@ -21,8 +21,10 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
-## Build the HTML book from the committed notebook outputs (never re-executes them).
+## Build the HTML book from the committed notebook outputs (never re-executes them),
+## after exporting the decoder that the live latent-space explorer runs in the page.
 book: install
+	$(BIN)/python tools/export_explorer.py
 	$(BIN)/jupyter-book build $(JB_ARGS)
 	@echo "The book is at _build/html/index.html"
 

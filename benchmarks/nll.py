@@ -1,12 +1,12 @@
 """Test negative log-likelihood of the course's models, beside the published numbers.
 
 Recomputes the chapter 11 table from the shipped checkpoints with the
-protocol of :mod:`vaecore.nll`: dynamically binarized MNIST, the 10,000 test
+protocol of :mod:`vaecore.nll` and :mod:`vaecourse.protocol`: dynamically binarized MNIST, the 10,000 test
 images binarized once with a fixed seed, ``-log p(x)`` estimated by importance
 sampling with ``k`` samples (5000 by default), nats per image.
 
     python benchmarks/nll.py                          # every model of the table, k = 5000
-    python benchmarks/nll.py mnist-mlp-flow --k 500   # one model, fewer samples
+    python benchmarks/nll.py mnist-mlp-bernoulli-flow-z20-e30 --k 500   # one model, fewer samples
     python benchmarks/nll.py --write NAME ...         # store the results in the records
 
 Options: ``--k``, ``--n-test N`` (the first N test images), ``--batch-size``,
@@ -22,13 +22,15 @@ import sys
 
 import torch
 
-from vaecore import nll, zoo
-from vaecore.recipes._mnist import test_images
+from vaecore import nll
+from vaecourse import zoo
+from vaecourse.chapters.ch11_evaluation import BENCHMARK, write_nll
+from vaecourse.protocol import test_images
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="*", default=list(nll.MODELS), metavar="NAME")
+    parser.add_argument("models", nargs="*", default=list(BENCHMARK), metavar="NAME")
     parser.add_argument("--k", type=int, default=5000)
     parser.add_argument("--n-test", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=100)
@@ -54,7 +56,7 @@ def main(argv=None) -> int:
         if args.write:
             command = "python benchmarks/nll.py --write " + shlex.join(
                 [name, "--k", str(args.k), "--n-test", str(args.n_test), "--seed", str(args.seed)])
-            nll.write_result(name, result, command)
+            write_nll(name, result, command)
     print("published (same protocol, k = 5000, 60,000 training images):")
     for p in nll.PUBLISHED:
         print(f"{p.model:44s} {p.nll:9.2f}          [{p.source}, {p.where}]")

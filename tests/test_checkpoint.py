@@ -9,7 +9,7 @@ from torch.testing import assert_close
 
 import vaecore
 from vaecore import checkpoint as ckpt_module
-from vaecore.checkpoint import (CHECKPOINT_DIR, file_sha256, load_checkpoint, load_or_train,
+from vaecore.checkpoint import (file_sha256, load_checkpoint, load_or_train,
                                 save_checkpoint)
 from vaecore.train import History
 
@@ -167,10 +167,6 @@ def test_file_sha256_matches_known_digest(tmp_path):
     big = tmp_path / "big.bin"
     big.write_bytes(bytes(range(256)) * 10_000)  # several read chunks
     assert file_sha256(big) == hashlib.sha256(big.read_bytes()).hexdigest()
-
-
-def test_checkpoint_dir_lives_inside_the_package():
-    assert CHECKPOINT_DIR == Path(vaecore.__file__).resolve().parent / "checkpoints"
 
 
 # Temporary files left by saves that were killed

@@ -16,3 +16,28 @@ def test_classifier_loss_matches_cross_entropy_and_counts_correct_answers():
     torch.testing.assert_close(terms.nll, -logits.log_softmax(1)[torch.arange(6), y])
     assert terms.nll.shape == (6,) and terms.loss.shape == ()
     torch.testing.assert_close(terms.correct, (logits.argmax(1) == y).double().float())
+
+
+def test_conv_classifier_shapes_and_layer_names():
+    from vaecore.classify import ConvClassifier
+    model = ConvClassifier((3, 32, 32), 2, channels=(16, 32, 32))
+    assert model(torch.rand(5, 3, 32, 32)).shape == (5, 2)
+    keys = set(model.state_dict())
+    assert {"features.0.weight", "features.6.weight", "head.0.weight", "head.2.bias"} <= keys
+    import pytest
+    with pytest.raises(ValueError, match="divisible by 8"):
+        ConvClassifier((1, 28, 28), 4, channels=(8, 16, 32))
+
+
+def test_lenet_features_and_class_probabilities():
+    from vaecore.classify import LeNet, class_probabilities, features
+    torch.manual_seed(0)
+    model = LeNet().train()
+    x = torch.rand(7, 1, 32, 32)
+    f = features(model, x, batch_size=3)
+    assert f.shape == (7, 84) and f.dtype == torch.float64 and model.training
+    torch.testing.assert_close(f.float(), model.body(x))
+    p = class_probabilities(model, x, batch_size=3)
+    assert p.shape == (7, 10) and not model.training
+    torch.testing.assert_close(p.sum(1), torch.ones(7))
+    torch.testing.assert_close(p, model(x).softmax(1))

@@ -34,7 +34,7 @@ def skip_for_install(folder: str, names: list[str]) -> set[str]:
     """Leave out what pip does not need: hidden and build folders, the top-level data/,
     and the checkpoints' weights, which chapter 1 never loads (copying and packing
     them took most of this test's time)."""
-    top_level, weights = Path(folder) == ROOT, Path(folder) == ROOT / "vaecore" / "checkpoints"
+    top_level, weights = Path(folder) == ROOT, Path(folder) == ROOT / "checkpoints"
     return {n for n in names if n.startswith(".") or n in ("__pycache__", "build", "_build")
             or n.endswith(".egg-info") or (top_level and n in ("data", "student"))
             or (weights and n.endswith(".pt"))}

@@ -112,20 +112,20 @@ def test_negative_elbo_terms_match_oracle():
                           math.sqrt(S2)).log_prob(x).sum(1)
     expected_kl = torch.distributions.kl_divergence(Normal(out.mu, std), Normal(0.0, 1.0)).sum(1)
     assert isinstance(terms, ELBOTerms) and terms.loss.shape == ()
-    assert terms.reconstruction.shape == terms.kl.shape == (5,)
-    torch.testing.assert_close(terms.reconstruction, expected_rec)
+    assert terms.log_likelihood.shape == terms.kl.shape == (5,)
+    torch.testing.assert_close(terms.log_likelihood, expected_rec)
     torch.testing.assert_close(terms.kl, expected_kl)
     torch.testing.assert_close(terms.loss, -(expected_rec - expected_kl).mean())
     # With the exact posterior, log p(x|z) + log p(z) - log q(z|x) = log p(x) for every z.
     log_ratio = Normal(0.0, 1.0).log_prob(out.z).sum(1) - Normal(out.mu, std).log_prob(out.z).sum(1)
-    torch.testing.assert_close(terms.reconstruction + log_ratio, log_px, rtol=0, atol=1e-8)
+    torch.testing.assert_close(terms.log_likelihood + log_ratio, log_px, rtol=0, atol=1e-8)
 
 
 def test_negative_elbo_is_unbiased_for_the_closed_form_elbo():
     model, x, _ = linear_gaussian(shift=0.3, scale=0.8, extra_logvar=0.4)
     r = 20_000
     terms = negative_elbo(model, repeat(x, r), generator=seeded(2))
-    mean, se = per_example_mean(terms.reconstruction - terms.kl, r, 5)
+    mean, se = per_example_mean(terms.log_likelihood - terms.kl, r, 5)
     assert (abs(mean - closed_form_elbo(model, x)) < 4 * se).all()
 
 
@@ -135,7 +135,7 @@ def test_beta_scales_the_kl_term():
     two = negative_elbo(model, x, beta=2.0, generator=seeded(3))
     zero = negative_elbo(model, x, beta=0, generator=seeded(3))
     torch.testing.assert_close(two.loss - one.loss, one.kl.mean())
-    torch.testing.assert_close(zero.loss, -one.reconstruction.mean())
+    torch.testing.assert_close(zero.loss, -one.log_likelihood.mean())
 
 
 def test_exact_posterior_makes_every_estimate_exact():
@@ -293,3 +293,13 @@ def test_negative_elbo_names_the_dtypes():
                                          r"parameters, got torch.float64"):
         negative_elbo(model, x)
     assert torch.isfinite(negative_elbo(model.double(), x).loss)
+
+
+def test_reconstruction_is_the_deprecated_name_of_log_likelihood():
+    from vaecore.mlp import MLPDecoder, MLPEncoder
+    from vaecore.vae import VAE
+    torch.manual_seed(0)
+    model = VAE(MLPEncoder((1, 4, 4), 2, hidden=(8,)), MLPDecoder(2, (1, 4, 4), hidden=(8,)))
+    terms = negative_elbo(model, torch.rand(3, 1, 4, 4).round())
+    with pytest.warns(DeprecationWarning, match="log_likelihood"):
+        assert terms.reconstruction is terms.log_likelihood

@@ -122,7 +122,7 @@ def test_kl_at_init_matches_closed_form_in_expectation():
     mu_n, logvar_n = mu.repeat(n, 1), logvar.repeat(n, 1)
     z = mu_n + torch.exp(0.5 * logvar_n) * torch.randn(mu_n.shape, generator=gen, dtype=F64)
     with torch.no_grad():
-        estimate = flow.kl(mu_n, logvar_n, z).view(n, 2).mean(0)
+        estimate = flow.kl_mc(mu_n, logvar_n, z).view(n, 2).mean(0)
     torch.testing.assert_close(estimate, kl_normal_std_normal(mu, logvar), atol=0.03, rtol=0)
 
 
@@ -130,7 +130,7 @@ def test_kl_is_log_q_minus_log_p_per_sample():
     flow = random_flow(3)
     mu, logvar, z = (torch.randn(8, 3, dtype=F64) for _ in range(3))
     expected = log_prob_normal(z, mu, logvar) - flow.log_prob(z)
-    torch.testing.assert_close(flow.kl(mu, logvar, z), expected)
+    torch.testing.assert_close(flow.kl_mc(mu, logvar, z), expected)
 
 
 def test_inside_a_vae_gradients_reach_the_flow():
@@ -161,8 +161,16 @@ def test_bad_input_raises():
     with pytest.raises(ValueError, match=r"\(B, 2\)"):
         flow.inverse(torch.randn(4, 2, 1))
     with pytest.raises(ValueError, match="same shape"):
-        flow.kl(torch.randn(4, 2), torch.randn(3, 2), torch.randn(4, 2))
+        flow.kl_mc(torch.randn(4, 2), torch.randn(3, 2), torch.randn(4, 2))
     with pytest.raises(ValueError, match=r"\(B, 2\)"):
-        flow.kl(torch.randn(4, 2), torch.randn(4, 2), torch.randn(4, 3))
+        flow.kl_mc(torch.randn(4, 2), torch.randn(4, 2), torch.randn(4, 3))
     with pytest.raises(ValueError, match="n"):
         flow.sample(0)
+
+
+def test_kl_is_the_deprecated_name_of_kl_mc():
+    flow = FlowPrior(2)
+    mu, logvar, z = torch.randn(4, 2), torch.randn(4, 2), torch.randn(4, 2)
+    with pytest.warns(DeprecationWarning, match="kl_mc"):
+        old = flow.kl(mu, logvar, z)
+    torch.testing.assert_close(old, flow.kl_mc(mu, logvar, z))

@@ -153,10 +153,10 @@ def test_info_vae_alpha0_lambda1_is_plain_negative_elbo():
     z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=_gen(6), dtype=torch.float64)
     rec = log_prob_bernoulli(x, model.to_logits(z))
     kl = 0.5 * (torch.exp(logvar) + mu ** 2 - 1 - logvar).sum(1)
-    torch.testing.assert_close(terms.reconstruction, rec)
+    torch.testing.assert_close(terms.log_likelihood, rec)
     torch.testing.assert_close(terms.kl, kl)
     torch.testing.assert_close(terms.loss, (kl - rec).mean())
-    assert terms.reconstruction.shape == terms.kl.shape == (16,) and terms.mmd.dim() == 0
+    assert terms.log_likelihood.shape == terms.kl.shape == (16,) and terms.mmd.dim() == 0
 
 
 @pytest.mark.parametrize("alpha,lam", [(1.0, 2.0), (0.5, 3.0), (1.0, 1000.0)])
@@ -169,7 +169,7 @@ def test_info_vae_weights(alpha, lam):
     z_prior = torch.randn(mu.shape, generator=g, dtype=torch.float64)
     mmd = mmd2(z, z_prior, kernel=imq_kernel)
     torch.testing.assert_close(terms.mmd, mmd)
-    expected = (-terms.reconstruction + (1 - alpha) * terms.kl).mean() + (alpha + lam - 1) * mmd
+    expected = (-terms.log_likelihood + (1 - alpha) * terms.kl).mean() + (alpha + lam - 1) * mmd
     torch.testing.assert_close(terms.loss, expected)
 
 

@@ -33,7 +33,7 @@ COLAB_CELL = load("chapter_guards", ROOT / "tests" / "test_chapters.py").COLAB_C
 @pytest.fixture
 def course(tmp_path) -> Path:
     """The files the tool reads and writes, copied."""
-    for name in ("_config.yml", "CITATION.cff", "book/cite.md"):
+    for name in ("_config.yml", "CITATION.cff", "book/cite.md", "vaecourse/__init__.py"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ROOT / name, tmp_path / name)
     shutil.copytree(ROOT / "chapters", tmp_path / "chapters",
@@ -50,7 +50,7 @@ def test_fork_url_reaches_every_copy_and_nothing_else_changes(course):
     old = tool.current_url(course)
     changed = tool.set_repository_url(FORK, course)
     chapters = sorted((course / "chapters").glob("*.ipynb"))
-    assert len(changed) == len(chapters) + 3
+    assert len(changed) == len(chapters) + 4
     config = yaml.safe_load((course / "_config.yml").read_text(encoding="utf-8"))
     assert config["repository"]["url"] == FORK
     config_text = (course / "_config.yml").read_text(encoding="utf-8")
@@ -58,6 +58,9 @@ def test_fork_url_reaches_every_copy_and_nothing_else_changes(course):
     cff = yaml.safe_load((course / "CITATION.cff").read_text(encoding="utf-8"))
     assert cff["repository-code"] == FORK
     assert FORK in (course / "book" / "cite.md").read_text(encoding="utf-8")
+    constant = (course / "vaecourse" / "__init__.py").read_text(encoding="utf-8")
+    assert f'REPOSITORY_URL = "{FORK}"' in constant
+    assert constant == before["vaecourse/__init__.py"].decode().replace(old, FORK)
     for path in chapters:
         new = json.loads(path.read_text(encoding="utf-8"))
         orig = json.loads(before[f"chapters/{path.name}"])
@@ -100,7 +103,8 @@ def test_a_chapter_out_of_step_stops_the_tool_before_it_writes(course):
 def test_the_url_appears_only_in_files_the_tool_rewrites():
     url = tool.current_url(ROOT).encode()
     skip = {".git", ".venv", "_build", "student", "data", "build", "__pycache__"}
-    rewritten = {"_config.yml", "CITATION.cff", os.path.join("book", "cite.md")}
+    rewritten = {"_config.yml", "CITATION.cff", os.path.join("book", "cite.md"),
+                 os.path.join("vaecourse", "__init__.py")}
     found = set()
     for folder, dirs, files in os.walk(ROOT):
         dirs[:] = [d for d in dirs if d not in skip and not d.endswith(".egg-info")
@@ -111,3 +115,8 @@ def test_the_url_appears_only_in_files_the_tool_rewrites():
                 found.add(str(path.relative_to(ROOT)))
     chapters = {f for f in found if f.startswith("chapters") and f.endswith(".ipynb")}
     assert found - chapters == rewritten
+
+
+def test_the_download_url_constant_is_the_book_s_repository_url():
+    import vaecourse
+    assert vaecourse.REPOSITORY_URL == tool.current_url(ROOT)

@@ -78,7 +78,7 @@ def test_learned_variance_decoder():
     mean, logvar = model(x).x_params
     assert mean.shape == logvar.shape == (3, 6)
     assert model.sample(2, mean=False).shape == (2, 6)
-    assert negative_elbo(model, x).reconstruction.shape == (3,)
+    assert negative_elbo(model, x).log_likelihood.shape == (3,)
 
 
 def test_sample_generator_no_grad_and_mode_unchanged():

@@ -7,7 +7,8 @@ repository and Colab buttons read it). Copies taken from it are rewritten here:
 
 - the first cell of every chapter, whose Colab install line is ``git+<url>``;
 - ``repository-code`` in ``CITATION.cff``;
-- the URL in ``book/cite.md`` (the BibTeX entry).
+- the URL in ``book/cite.md`` (the BibTeX entry);
+- ``REPOSITORY_URL`` in ``vaecourse/__init__.py``, where checkpoints are downloaded from.
 
 In a notebook only the first cell's source changes: no other cell, no output,
 no metadata, and the file keeps the layout nbformat writes. Comments and the
@@ -26,6 +27,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 URL_LINE = re.compile(r"^(repository:[ \t]*\n(?:[ \t]+.*\n)*?[ \t]+url:[ \t]*)(\S+)[ \t]*$", re.M)
 CFF_LINE = re.compile(r"^repository-code:.*$", re.M)
+CONSTANT_LINE = re.compile(r'^REPOSITORY_URL = "[^"]*"$', re.M)
 
 
 def current_url(root: Path) -> str:
@@ -67,6 +69,13 @@ def set_citation(text: str, new: str) -> str:
     return text
 
 
+def set_constant(text: str, new: str) -> str:
+    text, count = CONSTANT_LINE.subn(f'REPOSITORY_URL = "{new}"', text, count=1)
+    if count != 1:
+        raise ValueError('vaecourse/__init__.py: no `REPOSITORY_URL = "..."` line')
+    return text
+
+
 def rewrite(path: Path, change) -> bool:
     old_text = path.read_text(encoding="utf-8")
     new_text = change(old_text)
@@ -86,6 +95,7 @@ def set_repository_url(new: str, root: Path = ROOT) -> list[Path]:
         plan.append((nb, lambda t, name=nb.name: set_first_cell(t, old, new, name)))
     plan.append((root / "CITATION.cff", lambda t: set_citation(t, new)))
     plan.append((root / "book" / "cite.md", lambda t: t.replace(old, new)))
+    plan.append((root / "vaecourse" / "__init__.py", lambda t: set_constant(t, new)))
     for path, change in plan:  # check everything before writing anything
         change(path.read_text(encoding="utf-8"))
     changed = [path for path, change in plan if rewrite(path, change)]

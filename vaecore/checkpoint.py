@@ -25,12 +25,10 @@ except ImportError:  # Windows refuses to delete a file that is open anyway
 import torch
 
 import vaecore
-from vaecore.train import History
+from vaecore.history import History
 
-__all__ = ["CHECKPOINT_DIR", "Checkpoint", "save_checkpoint", "load_checkpoint",
-           "load_or_train", "file_sha256"]
+__all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "load_or_train", "file_sha256"]
 
-CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 _KEYS = ("state_dict", "config", "metrics", "history", "vaecore_version")
 
 
@@ -170,11 +168,10 @@ def load_checkpoint(path, model: torch.nn.Module | None = None,
 
 def load_or_train(name: str, train_fn: Callable[[torch.nn.Module], History], *,
                   model: torch.nn.Module, config: dict | None = None,
-                  directory=None) -> Checkpoint:
+                  directory) -> Checkpoint:
     """Checkpoint exists → load it into ``model``; else train once, save, return it.
 
-    The file is ``directory / f"{name}.pt"`` (``directory`` defaults to
-    ``CHECKPOINT_DIR``, shipped inside the package). Training calls
+    The file is ``directory / f"{name}.pt"``. Training calls
     ``history = train_fn(model)``; the metrics saved are the last epoch's
     ``{"train": ..., "val": ...}``. If ``config`` is given and differs from the
     stored one, ``ValueError`` says the checkpoint is stale (delete it to retrain).
@@ -182,7 +179,7 @@ def load_or_train(name: str, train_fn: Callable[[torch.nn.Module], History], *,
     if not isinstance(name, str) or not name or os.sep in name or "/" in name:
         raise ValueError(f"name: expected a file stem without folders, got {name!r}")
     _check_json_like("config", config)  # fail before training, not after
-    path = Path(CHECKPOINT_DIR if directory is None else directory) / f"{name}.pt"
+    path = Path(directory) / f"{name}.pt"
     if path.is_file():
         stored = load_checkpoint(path)
         if config is not None and stored.config != config:

@@ -1,8 +1,14 @@
-"""Training a classifier with ``fit``: the loss shared by the course's judges.
+"""Classifiers that judge generative models: their loss, two small CNNs, and their outputs.
 
-Three chapters train a small classifier to measure generative models (a
-LeNet for FID features, a shape judge, a bird-vs-horse judge); they all use
-this loss, so ``fit`` records the cross-entropy and the accuracy per epoch.
+A generated image is judged by a classifier trained on the real ones: its
+class probabilities say whether the image is recognisable, its penultimate
+activations are the features of a Fréchet distance (:func:`vaecore.metrics.fid`).
+
+- :func:`classifier_loss`: cross-entropy for ``fit``, which then records the
+  cross-entropy and the accuracy per epoch;
+- :class:`ConvClassifier`: ``Conv(3×3) → ReLU → MaxPool(2)`` stages, then a
+  two-layer head; :class:`LeNet`: LeNet-5's shape, with :meth:`LeNet.features`;
+- :func:`class_probabilities` and :func:`features`: batched, under ``no_grad``.
 """
 from __future__ import annotations
 
@@ -10,8 +16,10 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-__all__ = ["ClassifierTerms", "classifier_loss"]
+__all__ = ["ClassifierTerms", "classifier_loss", "ConvClassifier", "LeNet",
+           "class_probabilities", "features"]
 
 
 class ClassifierTerms(NamedTuple):
@@ -30,3 +38,79 @@ def classifier_loss(model, x: torch.Tensor, y: torch.Tensor) -> ClassifierTerms:
     logits = model(x)
     nll = F.cross_entropy(logits, y, reduction="none")
     return ClassifierTerms(nll.mean(), nll, (logits.argmax(1) == y).float())
+
+
+class ConvClassifier(nn.Module):
+    """x ``(B, C, H, W)`` → logits ``(B, n_classes)``.
+
+    One ``Conv2d(3×3, padding 1) → ReLU → MaxPool(2)`` stage per entry of
+    ``channels`` (``features``), then ``Linear(hidden) → ReLU →
+    Linear(n_classes)`` (``head``). ``H`` and ``W`` must be divisible by
+    ``2 ** len(channels)``.
+    """
+
+    def __init__(self, in_shape, n_classes: int, channels=(16, 32), hidden: int = 64):
+        super().__init__()
+        c_in, height, width = in_shape
+        scale = 2 ** len(channels)
+        if height % scale or width % scale:
+            raise ValueError(f"in_shape: expected H and W divisible by {scale}, got {in_shape}")
+        layers = []
+        for c in channels:
+            layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            c_in = c
+        self.features = nn.Sequential(*layers, nn.Flatten())
+        self.head = nn.Sequential(nn.Linear(c_in * (height // scale) * (width // scale), hidden),
+                                  nn.ReLU(), nn.Linear(hidden, n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the class logits ``(B, n_classes)``."""
+        return self.head(self.features(x))
+
+
+class LeNet(nn.Module):
+    """x ``(B, 1, 32, 32)`` → logits ``(B, 10)``; ``features(x)`` gives the 84 penultimate activations.
+
+    LeNet-5's shape: ``Conv(6, 5×5) → ReLU → MaxPool(2) → Conv(16, 5×5) → ReLU →
+    MaxPool(2) → Linear(120) → ReLU → Linear(84) → ReLU → Linear(10)``.
+    """
+
+    def __init__(self, n_classes: int = 10):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU())
+        self.head = nn.Linear(84, n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate activations ``(B, 84)``."""
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+@torch.no_grad()
+def class_probabilities(classifier, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Softmax probabilities ``(N, n_classes)`` of the images ``x`` ``(N, ...)``, in eval mode.
+
+    The classifier is left in eval mode.
+    """
+    classifier.eval()
+    return torch.cat([classifier(x[i:i + batch_size]).softmax(1)
+                      for i in range(0, len(x), batch_size)])
+
+
+@torch.no_grad()
+def features(classifier, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """``classifier.features(x)`` ``(N, F)`` in float64, batched, in eval mode.
+
+    The classifier's train/eval mode is restored afterwards.
+    """
+    was_training = classifier.training
+    classifier.eval()
+    out = torch.cat([classifier.features(x[i:i + batch_size])
+                     for i in range(0, len(x), batch_size)])
+    classifier.train(was_training)
+    return out.double()

@@ -4,7 +4,7 @@ All functions take a :class:`vaecore.vae.VAE` (anything with ``encode``,
 ``log_likelihood``, ``forward``, ``likelihood`` and ``prior``) and data ``x``
 of shape ``(B, ...)``.
 
-Reduction rule: per-example quantities (``reconstruction``, ``kl``,
+Reduction rule: per-example quantities (``log_likelihood``, ``kl``,
 ``iwae_bound``, ``log_likelihood_is``) have shape ``(B,)``, summed over event
 dimensions (pixels, latent dimensions). Only the training objectives
 (``negative_elbo(...).loss``, ``iwae_loss(...).loss``) average over the batch.
@@ -14,25 +14,36 @@ Sign in the name: ``elbo`` and ``*_bound`` and ``log_*`` are maximised;
 from __future__ import annotations
 
 import math
+import warnings
 from numbers import Real
 from typing import NamedTuple
 
 import torch
 
 from vaecore._checks import check_batch, check_positive_int, check_tensor
-from vaecore.likelihoods import log_prob_normal
-from vaecore.reparam import reparameterize
-from vaecore.vae import Posterior
+from vaecore.importance import _log_mean_exp
+from vaecore.posterior import Posterior
 
-__all__ = ["ELBOTerms", "IWAETerms", "negative_elbo", "iwae_bound", "iwae_loss",
+__all__ = ["ELBOTerms", "IWAETerms", "negative_elbo", "kl_term", "iwae_bound", "iwae_loss",
            "log_likelihood_is"]
 
 
 class ELBOTerms(NamedTuple):
-    """``loss`` (scalar, minimised), ``reconstruction`` = log p(x|z) ``(B,)``, ``kl`` ``(B,)``."""
+    """``loss`` (scalar, minimised), ``log_likelihood`` = log p(x|z) ``(B,)`` (maximised), ``kl`` ``(B,)``.
+
+    ``reconstruction`` is the field's former name, kept as a deprecated alias
+    for one release.
+    """
     loss: torch.Tensor
-    reconstruction: torch.Tensor
+    log_likelihood: torch.Tensor
     kl: torch.Tensor
+
+    @property
+    def reconstruction(self) -> torch.Tensor:
+        """Deprecated alias of ``log_likelihood`` (log p(x|z), maximised)."""
+        warnings.warn("ELBOTerms.reconstruction is deprecated: use ELBOTerms.log_likelihood "
+                      "(the same tensor, log p(x|z))", DeprecationWarning, stacklevel=2)
+        return self.log_likelihood
 
 
 class IWAETerms(NamedTuple):
@@ -56,7 +67,7 @@ def negative_elbo(model, x: torch.Tensor, beta: float = 1.0,
         \mathcal L = \frac1B \sum_{b=1}^B -\big(\log p(x_b \mid z_b)
         - \beta\, \mathrm{KL}(q(z \mid x_b) \,\|\, p(z))\big)
 
-    Equation (negative-elbo). The KL is ``model.prior.kl(mu, logvar, z)``:
+    Equation (negative-elbo). The KL is :func:`kl_term`:
     closed form for the standard normal prior, a single-sample estimate for
     priors without one. ``beta = 1`` is the VAE, ``beta > 1`` the β-VAE.
     Works directly as a ``fit`` loss function: ``loss_fn(model, x)``.
@@ -68,17 +79,30 @@ def negative_elbo(model, x: torch.Tensor, beta: float = 1.0,
         generator: optional ``torch.Generator`` for the sample of z.
 
     Returns:
-        ``ELBOTerms(loss, reconstruction, kl)``: ``loss`` a scalar
-        (minimised, mean over the batch); ``reconstruction`` =
+        ``ELBOTerms(loss, log_likelihood, kl)``: ``loss`` a scalar
+        (minimised, mean over the batch); ``log_likelihood`` =
         :math:`\log p(x \mid z)` ``(B,)`` (maximised) and ``kl`` ``(B,)``,
         each summed over event dimensions.
     """
     _check_data_and_beta(x, beta)
     out = model(x, generator=generator)
-    reconstruction = model.likelihood.log_prob(x, out.x_params)
-    kl = model.prior.kl(out.mu, out.logvar, out.z)
-    loss = -(reconstruction - beta * kl).mean()
-    return ELBOTerms(loss, reconstruction, kl)
+    log_likelihood = model.likelihood.log_prob(x, out.x_params)
+    kl = kl_term(model.prior, out.mu, out.logvar, out.z)
+    loss = -(log_likelihood - beta * kl).mean()
+    return ELBOTerms(loss, log_likelihood, kl)
+
+
+def kl_term(prior, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    r"""The ELBO's :math:`\mathrm{KL}(q(z \mid x) \,\|\, p(z))` term, ``(B,)``.
+
+    In closed form where the prior has one (``prior.kl(mu, logvar, z)``, which
+    ignores ``z``); otherwise the single-sample Monte-Carlo estimate
+    ``prior.kl_mc(mu, logvar, z)`` at the sample ``z`` of the ELBO, Equation
+    (flow-elbo). A prior that has ``kl_mc`` is taken to have no closed form.
+    """
+    if hasattr(prior, "kl_mc"):
+        return prior.kl_mc(mu, logvar, z)
+    return prior.kl(mu, logvar, z)
 
 
 def _check_no_labels(name: str, value, loss: str) -> None:
@@ -98,21 +122,14 @@ def _check_data_and_beta(x, beta) -> None:
         raise ValueError(f"beta: expected a real number >= 0, got {beta!r}")
 
 
-def _draw_z(posterior: Posterior, k: int, generator) -> torch.Tensor:
-    """``k`` reparameterised samples per example: ``(k, B, D)``."""
-    shape = (k, *posterior.mu.shape)
-    return reparameterize(posterior.mu.expand(shape), posterior.logvar.expand(shape),
-                          generator=generator)
-
-
 def _log_weights(model, x: torch.Tensor, posterior: Posterior, z: torch.Tensor) -> torch.Tensor:
     r"""Log importance weights :math:`\log p(x, z_i) - \log q(z_i \mid x)` for z ``(c, B, D)``: ``(c, B)``."""
     c, batch, dim = z.shape
     z_flat = z.reshape(c * batch, dim)
     x_rep = x.expand(c, *x.shape).reshape(c * batch, *x.shape[1:])
-    mu, logvar = (t.expand(c, batch, dim).reshape(c * batch, dim) for t in posterior)
+    # $\log p(x, z_i) = \log p(x \mid z_i) + \log p(z_i)$
     log_joint = model.log_likelihood(x_rep, z_flat) + model.prior.log_prob(z_flat)
-    return (log_joint - log_prob_normal(z_flat, mu, logvar)).view(c, batch)
+    return log_joint.view(c, batch) - posterior.log_prob(z)
 
 
 def iwae_bound(model, x: torch.Tensor, k: int,
@@ -123,7 +140,8 @@ def iwae_bound(model, x: torch.Tensor, k: int,
         \mathcal L_k(x) = \log \frac1k \sum_{i=1}^k \frac{p(x, z_i)}{q(z_i \mid x)},
         \qquad z_i \sim q(z \mid x)
 
-    Equation (iwae-bound). Computed as ``logsumexp - log k``. In expectation
+    Equation (iwae-bound). Computed as ``logsumexp - log k``, the log-mean-exp of
+    :func:`vaecore.importance.log_mean_exp`. In expectation
     :math:`\mathcal L_1 = \mathrm{ELBO} \le \mathcal L_k \le \mathcal L_{k+1}
     \le \log p(x)`. Differentiable (reparameterised samples), so
     ``-iwae_bound(model, x, k).mean()`` trains an IWAE (see :func:`iwae_loss`).
@@ -143,8 +161,8 @@ def iwae_bound(model, x: torch.Tensor, k: int,
     check_positive_int("k", k)
     check_tensor("x", x, min_dim=2)
     posterior = model.encode(x)
-    log_w = _log_weights(model, x, posterior, _draw_z(posterior, k, generator))
-    return torch.logsumexp(log_w, dim=0) - math.log(k)
+    log_w = _log_weights(model, x, posterior, posterior.rsample((k,), generator=generator))
+    return _log_mean_exp(log_w)
 
 
 def iwae_loss(model, x: torch.Tensor, k: int = 5,
@@ -205,7 +223,7 @@ def log_likelihood_is(model, x: torch.Tensor, k: int, chunk: int = 500,
 def _log_likelihood_is_batch(model, x, k, chunk, generator) -> torch.Tensor:
     posterior = model.encode(x)
     total = None
-    for z in _draw_z(posterior, k, generator).split(chunk):
+    for z in posterior.rsample((k,), generator=generator).split(chunk):
         lse = torch.logsumexp(_log_weights(model, x, posterior, z), dim=0)
         total = lse if total is None else torch.logaddexp(total, lse)
     return total - math.log(k)

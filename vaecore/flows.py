@@ -7,7 +7,7 @@ An invertible map :math:`f` sends a latent :math:`z` to base noise
     \log p(z) = \log \mathcal N\big(f(z); 0, I_D\big)
     + \log \Big|\det \frac{\partial f}{\partial z}\Big|.
 
-Equation (flow-density), derived in chapter 11 from the pushforward of the base
+Equation (flow-density), derived from the pushforward of the base
 density through a Dirac delta, Equation (flow-pushforward).
 
 :math:`f = f_L \circ \dots \circ f_1` is a stack of affine coupling layers
@@ -22,19 +22,22 @@ with the exact inverse :math:`z = (y - t) \odot e^{-s}` on the free dimensions
 (:math:`m \odot y = m \odot z`). The Jacobian is triangular, so its log-determinant
 is a sum. Masks alternate between layers; :math:`s = \tanh(\cdot)` is bounded.
 
-:class:`FlowPrior` has the prior's three methods (see :mod:`vaecore.priors`).
+:class:`FlowPrior` has the prior's ``log_prob`` and ``sample`` (see :mod:`vaecore.priors`);
+its KL has no closed form, so it exposes the Monte-Carlo estimate ``kl_mc``.
 Reduction rule: per-example quantities have shape ``(B,)``, summed over the
 latent dimensions; nothing here averages over the batch.
 """
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from vaecore._checks import check_latent, check_positive_int, check_same_shape
-from vaecore.likelihoods import log_prob_normal, log_prob_std_normal
+from vaecore.likelihoods import log_prob_std_normal
+from vaecore.posterior import Posterior
 
 __all__ = ["Transformed", "AffineCoupling", "FlowPrior"]
 
@@ -137,7 +140,7 @@ class FlowPrior(nn.Module):
                           dtype=mask.dtype, device=mask.device)
         return self.inverse(eps).out
 
-    def kl(self, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    def kl_mc(self, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         r"""Single-sample Monte-Carlo estimate of :math:`\mathrm{KL}(q(z \mid x) \,\|\, p(z))`.
 
         .. math::
@@ -161,4 +164,11 @@ class FlowPrior(nn.Module):
         check_latent(mu, self.latent_dim, "mu")
         check_latent(z, self.latent_dim, "z")
         check_same_shape(mu=mu, logvar=logvar, z=z)
-        return log_prob_normal(z, mu, logvar) - self.log_prob(z)
+        # $\widehat{\mathrm{KL}} = \log q(z \mid x) - \log p(z)$
+        return Posterior(mu, logvar).log_prob(z) - self.log_prob(z)
+
+    def kl(self, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Deprecated alias of :meth:`kl_mc` (a Monte-Carlo estimate, not a closed form)."""
+        warnings.warn("FlowPrior.kl is deprecated: use FlowPrior.kl_mc (a one-sample Monte-Carlo "
+                      "estimate)", DeprecationWarning, stacklevel=2)
+        return self.kl_mc(mu, logvar, z)

@@ -43,7 +43,11 @@ def log_mean_exp(log_w: torch.Tensor) -> torch.Tensor:
     Returns:
         ``(B,)`` (maximised).
     """
-    log_w = _check_log_weights(log_w)
+    return _log_mean_exp(_check_log_weights(log_w))
+
+
+def _log_mean_exp(log_w: torch.Tensor) -> torch.Tensor:
+    """:func:`log_mean_exp` without the checks (no host sync): for the bounds in training."""
     return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
 
 

@@ -1,6 +1,6 @@
 r"""Looking into a latent space: encode a dataset, interpolate, count active units.
 
-Chapter 6 (what the latent space looks like) derives each function here.
+Each function is derived where its equation label is defined.
 Shapes: ``mu`` and ``logvar`` are ``(N, D)``, one row per image. Unlike the
 per-example quantities of the rest of the library, :func:`kl_per_dimension`
 keeps the latent dimensions apart (``(N, D)``, nothing summed) and

@@ -8,13 +8,15 @@ per-example terms have shape ``(B,)`` (summed over event dimensions) and only
 """
 from __future__ import annotations
 
+import warnings
 from numbers import Real
 from typing import Callable, NamedTuple
 
 import torch
 
 from vaecore._checks import check_tensor
-from vaecore.reparam import reparameterize
+from vaecore.elbo import kl_term
+from vaecore.posterior import Posterior
 
 __all__ = ["rbf_kernel", "imq_kernel", "mmd2", "InfoVAETerms", "info_vae_loss"]
 
@@ -128,12 +130,22 @@ def _within(k: torch.Tensor, unbiased: bool) -> torch.Tensor:
 
 
 class InfoVAETerms(NamedTuple):
-    """``loss``: scalar to minimise; ``reconstruction``: ``(B,)`` log p(x|z)
-    (maximised); ``kl``: ``(B,)`` KL(q(z|x) || p(z)); ``mmd``: scalar MMD²."""
+    """``loss``: scalar to minimise; ``log_likelihood``: ``(B,)`` log p(x|z)
+    (maximised); ``kl``: ``(B,)`` KL(q(z|x) || p(z)); ``mmd``: scalar MMD².
+
+    ``reconstruction`` is the former name of ``log_likelihood``, a deprecated
+    alias for one release."""
     loss: torch.Tensor
-    reconstruction: torch.Tensor
+    log_likelihood: torch.Tensor
     kl: torch.Tensor
     mmd: torch.Tensor
+
+    @property
+    def reconstruction(self) -> torch.Tensor:
+        """Deprecated alias of ``log_likelihood``."""
+        warnings.warn("InfoVAETerms.reconstruction is deprecated: use InfoVAETerms.log_likelihood",
+                      DeprecationWarning, stacklevel=2)
+        return self.log_likelihood
 
 
 def _check_weights(alpha, lam, allow_negative: bool) -> None:
@@ -167,9 +179,9 @@ def info_vae_loss(model, x: torch.Tensor, *, alpha: float = 1.0, lam: float = 10
     ``generator``). Special cases: :math:`\alpha = 0, \lambda = 1` is the plain
     VAE (negative ELBO); :math:`\alpha = 1, \lambda > 0` is the MMD-VAE (no KL
     term). The defaults :math:`\alpha = 1, \lambda = 1000` give an MMD-VAE
-    whose MMD² weight is 1000: as ``reconstruction`` is summed over pixels
+    whose MMD² weight is 1000: as ``log_likelihood`` is summed over pixels
     (hundreds of nats), :math:`\lambda` must be large for the MMD² (order
-    :math:`10^{-2}`) to matter. The chapter's shapes experiment uses it.
+    :math:`10^{-2}`) to matter.
 
     Both weights must be non-negative: a negative :math:`\alpha + \lambda - 1`
     (e.g. :math:`\alpha = 0` with a small :math:`\lambda`) rewards pushing the
@@ -179,21 +191,21 @@ def info_vae_loss(model, x: torch.Tensor, *, alpha: float = 1.0, lam: float = 10
     Args:
         model: has ``encode(x) -> (mu, logvar)``, ``log_likelihood(x, z) -> (B,)``,
             and ``prior`` with ``sample(n, generator=None) -> (n, D)`` and
-            ``kl(mu, logvar, z) -> (B,)``.
+            ``kl(mu, logvar, z) -> (B,)`` (or ``kl_mc``, see :func:`vaecore.elbo.kl_term`).
         x: a batch, shape ``(B, ...)``, ``B >= 2``.
         alpha, lam: the InfoVAE weights :math:`\alpha` and :math:`\lambda`.
         kernel: Gram-matrix callable for the MMD, e.g. ``rbf_kernel``, ``imq_kernel``.
 
     Returns:
         :class:`InfoVAETerms`: ``loss`` (scalar, batch mean + MMD term),
-        ``reconstruction`` and ``kl`` (``(B,)``, summed over event dimensions),
+        ``log_likelihood`` and ``kl`` (``(B,)``, summed over event dimensions),
         ``mmd`` (scalar).
     """
     _check_weights(alpha, lam, allow_negative)
-    mu, logvar = model.encode(x)
-    z = reparameterize(mu, logvar, generator=generator)
-    reconstruction = model.log_likelihood(x, z)
-    kl = model.prior.kl(mu, logvar, z)
+    posterior = Posterior(*model.encode(x))
+    z = posterior.rsample(generator=generator)
+    log_likelihood = model.log_likelihood(x, z)
+    kl = kl_term(model.prior, *posterior, z)
     mmd = mmd2(z, model.prior.sample(z.shape[0], generator=generator), kernel=kernel)
-    loss = (-reconstruction + (1 - alpha) * kl).mean() + (alpha + lam - 1) * mmd
-    return InfoVAETerms(loss, reconstruction, kl, mmd)
+    loss = (-log_likelihood + (1 - alpha) * kl).mean() + (alpha + lam - 1) * mmd
+    return InfoVAETerms(loss, log_likelihood, kl, mmd)

@@ -8,10 +8,9 @@ importance sampling with the encoder as proposal, :math:`k = 5000`,
 Equation (log-likelihood-is). The single-sample ELBO (:math:`k = 1`) is
 reported beside it.
 
-``python benchmarks/nll.py`` runs it on checkpoints of the model zoo and, with
-``--write``, stores the result in each checkpoint's record (``NAME.json``),
-tied to the checkpoint's sha256 so that a retrained model cannot inherit an
-old number.
+:func:`write_result` stores a result in a checkpoint's JSON record, tied to the
+checkpoint's sha256 so that a retrained model cannot inherit an old number;
+:func:`stored_result` reads it back and refuses a result of another checkpoint.
 """
 from __future__ import annotations
 
@@ -23,10 +22,9 @@ from typing import NamedTuple
 import torch
 
 from vaecore._checks import check_positive_int
-from vaecore.checkpoint import CHECKPOINT_DIR
 from vaecore.elbo import log_likelihood_is
 
-__all__ = ["Published", "PUBLISHED", "MODELS", "NLLResult", "estimate_nll", "write_result",
+__all__ = ["Published", "PUBLISHED", "NLLResult", "estimate_nll", "write_result",
            "stored_result"]
 
 
@@ -45,10 +43,6 @@ PUBLISHED = (
               "Table 1, k = 5000"),
     Published("VAE reproduced by Pythae", 89.78, "chadebec2022pythae", "binarized MNIST"),
 )
-
-#: The course's models in the benchmark table, by zoo checkpoint name.
-MODELS = ("mnist-mlp-bernoulli", "mnist-conv-bernoulli-e10", "mnist-mlp-flow",
-          "mnist-mlp-iwae-k5", "mnist-mlp2-flow-iwae-k5")
 
 
 class NLLResult(NamedTuple):
@@ -94,34 +88,38 @@ def estimate_nll(model, x: torch.Tensor, k: int = 5000, *, seed: int = 0, batch_
                      round(time.perf_counter() - start, 1)), log_px
 
 
-def _record_path(name: str, directory) -> Path:
-    path = Path(directory or CHECKPOINT_DIR) / f"{name}.json"
+def _read(record) -> tuple[Path, dict]:
+    path = Path(record)
     if not path.is_file():
-        raise FileNotFoundError(f"no record {path}; train it with: python -m vaecore.zoo train {name}")
-    return path
+        raise FileNotFoundError(f"no record {path}")
+    return path, json.loads(path.read_text())
 
 
-def write_result(name: str, result: NLLResult, command: str, directory=None) -> dict:
-    """Store ``result`` under ``"nll"`` in the record of checkpoint ``name``; return the record."""
-    path = _record_path(name, directory)
-    info = json.loads(path.read_text())
+def write_result(record, result: NLLResult, command: str) -> dict:
+    """Store ``result`` under ``"nll"`` in the JSON record at path ``record``; return the record.
+
+    The result is tied to the record's ``"sha256"`` (the checkpoint it was
+    measured on) and to ``command``, which reproduces it.
+    """
+    path, info = _read(record)
     info["nll"] = {**result._asdict(), "sha256": info["sha256"], "command": command,
                    "threads": torch.get_num_threads()}
     path.write_text(json.dumps(info, indent=2) + "\n")
     return info
 
 
-def stored_result(name: str, directory=None) -> NLLResult | None:
-    """The benchmark result stored for ``name``, or None if there is none.
+def stored_result(record) -> NLLResult | None:
+    """The result stored in the JSON record at path ``record``, or None if there is none.
 
     Raises ``ValueError`` when the stored result belongs to another version of
     the checkpoint (its sha256 differs from the record's): rerun the benchmark.
     """
-    info = json.loads(_record_path(name, directory).read_text())
+    path, info = _read(record)
     stored = info.get("nll")
     if stored is None:
         return None
     if stored["sha256"] != info["sha256"]:
-        raise ValueError(f"{name}: the stored NLL was measured on another checkpoint; rerun "
-                         f"python benchmarks/nll.py --write {name}")
+        raise ValueError(f"{path.name}: the stored NLL was measured on another checkpoint "
+                         f"(sha256 {stored['sha256'][:12]}…, the record's is "
+                         f"{info['sha256'][:12]}…); rerun the benchmark")
     return NLLResult(**{field: stored[field] for field in NLLResult._fields})

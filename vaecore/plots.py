@@ -15,7 +15,8 @@ from ._checks import check_tensor
 
 __all__ = ["image_grid", "show_images", "plot_history"]
 
-TITLES = {"loss": "loss (negative ELBO)", "reconstruction": "reconstruction log p(x | z)",
+TITLES = {"loss": "loss (negative ELBO)", "log_likelihood": "log-likelihood log p(x | z)",
+          "reconstruction": "reconstruction log p(x | z)",
           "kl": "KL(q(z | x) || p(z))"}
 
 

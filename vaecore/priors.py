@@ -5,9 +5,11 @@ prior (a flow, a mixture) can replace this one without touching the VAE:
 
 - ``log_prob(z) -> (B,)``: :math:`\log p(z)`, summed over latent dimensions;
 - ``sample(n, generator=None) -> (n, D)``;
-- ``kl(mu, logvar, z) -> (B,)``: :math:`\mathrm{KL}(q(z \mid x) \,\|\, p(z))`,
-  in closed form where one exists (then ``z`` is ignored), otherwise the
-  single-sample Monte-Carlo estimate :math:`\log q(z \mid x) - \log p(z)`.
+- ``kl(mu, logvar, z) -> (B,)``: :math:`\mathrm{KL}(q(z \mid x) \,\|\, p(z))`
+  in closed form (``z`` is ignored) where one exists; a prior without one
+  exposes ``kl_mc(mu, logvar, z)`` instead, the single-sample Monte-Carlo
+  estimate :math:`\log q(z \mid x) - \log p(z)` (see :class:`vaecore.flows.FlowPrior`
+  and :func:`vaecore.elbo.kl_term`).
 
 Reduction rule: per-example quantities have shape ``(B,)``, summed over the
 latent dimensions; nothing here averages over the batch.

@@ -1,6 +1,6 @@
 r"""A share of successes with its Wilson confidence interval.
 
-Chapter 10 counts how many generated images a classifier recognises; a share
+Counting how many generated images a classifier recognises gives a share; a share
 measured on ``n`` images needs an interval. The Wilson score interval keeps
 its stated coverage far better than the textbook :math:`\hat p \pm
 z\sqrt{\hat p(1-\hat p)/n}`, which collapses to a point at 0 % and 100 %.

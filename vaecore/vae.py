@@ -26,15 +26,9 @@ from torch import nn
 from vaecore._checks import check_batch, check_dtype, check_positive_int
 from vaecore.likelihoods import Likelihood, bernoulli
 from vaecore.priors import StdNormalPrior
-from vaecore.reparam import reparameterize
+from vaecore.posterior import Posterior
 
 __all__ = ["Posterior", "VAEOutput", "VAE"]
-
-
-class Posterior(NamedTuple):
-    """Parameters of :math:`q(z \\mid x)`: ``mu`` and ``logvar``, each ``(B, D)``."""
-    mu: torch.Tensor
-    logvar: torch.Tensor
 
 
 class VAEOutput(NamedTuple):
@@ -106,9 +100,9 @@ class VAE(nn.Module):
             ``VAEOutput(x_params, z, mu, logvar)``; ``z``, ``mu``, ``logvar``
             are ``(B, D)``; ``x_params`` is what the decoder returns.
         """
-        mu, logvar = self.encode(x)
-        z = reparameterize(mu, logvar, generator=generator)
-        return VAEOutput(self.decode(z), z, mu, logvar)
+        posterior = self.encode(x)
+        z = posterior.rsample(generator=generator)
+        return VAEOutput(self.decode(z), z, *posterior)
 
     def sample(self, n: int, generator: torch.Generator | None = None,
                mean: bool = True) -> torch.Tensor:

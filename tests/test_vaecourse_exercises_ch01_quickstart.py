@@ -1,0 +1,75 @@
+"""Every exercise check passes the reference and catches typical mistakes with the right hint."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vaecourse.exercises import ch01_quickstart as exercises
+from vaecourse.exercises import diagnose
+
+
+def test_diagnose_names_each_kind_of_difference():
+    want = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    assert diagnose("f", want.clone(), want) is None
+    assert diagnose("f", -want, want).hint == "sign"
+    assert diagnose("f", want / 10, want, event_size=10).hint == "reduction"
+    assert diagnose("f", want * 10, want, event_size=10).hint == "reduction"
+    assert diagnose("f", want.sum(), want).hint == "shape"
+    assert diagnose("f", want * 0.5, want).hint == "factor"
+    assert diagnose("f", want + 0.9189, want).hint == "constant"
+    assert diagnose("f", want + torch.tensor([0.0, 1.0, 0.0]), want).hint == "values"
+    assert diagnose("f", want.numpy(), want).hint == "type"
+    assert diagnose("f", torch.tensor([1.0, float("nan"), 3.0]), want).hint == "nan"
+
+
+def test_a_not_implemented_stub_is_reported_as_todo():
+    def stub(*args):
+        raise NotImplementedError("Exercise 1")
+    result = exercises.check_bits_per_dim(stub)
+    assert not result.passed and result.hint == "todo"
+
+
+def test_an_exception_in_student_code_is_reported():
+    result = exercises.check_bits_per_dim(lambda nats, d: nats / undefined_name)  # noqa: F821
+    assert not result.passed and result.hint == "error" and "NameError" in result.message
+
+
+# Exercise: bits per dimension (chapter 01)
+def test_bits_per_dim_reference_passes():
+    result = exercises.check_bits_per_dim(lambda nats, d: nats / (d * math.log(2)))
+    assert result.passed and "✓" in repr(result)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda nats, d: nats / (d * math.log(10)), "factor"),   # log10 instead of log 2
+    (lambda nats, d: nats / math.log(2), "reduction"),       # forgot to divide by D
+    (lambda nats, d: -nats / (d * math.log(2)), "sign"),
+    (lambda nats, d: (nats / (d * math.log(2))).mean(), "shape"),
+])
+def test_bits_per_dim_wrong_answers_get_the_right_hint(wrong, hint):
+    result = exercises.check_bits_per_dim(wrong)
+    assert not result.passed and result.hint == hint, result.message
+
+
+# Exercise: Bernoulli log-likelihood from logits (chapter 01)
+def test_log_prob_bernoulli_reference_passes():
+    def ok(x, x_logits):
+        return -F.binary_cross_entropy_with_logits(x_logits, x, reduction="none").flatten(1).sum(1)
+    assert exercises.check_log_prob_bernoulli(ok).passed
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda x, l: F.binary_cross_entropy_with_logits(l, x, reduction="none").flatten(1).sum(1),
+     "sign"),
+    (lambda x, l: -F.binary_cross_entropy_with_logits(l, x, reduction="none").flatten(1).mean(1),
+     "reduction"),
+    (lambda x, l: -F.binary_cross_entropy_with_logits(l, x, reduction="sum"), "shape"),
+    (lambda x, l: (x * torch.log(torch.sigmoid(l))
+                   + (1 - x) * torch.log(1 - torch.sigmoid(l))).flatten(1).sum(1), "nan"),
+])
+def test_log_prob_bernoulli_wrong_answers_get_the_right_hint(wrong, hint):
+    result = exercises.check_log_prob_bernoulli(wrong)
+    assert not result.passed and result.hint == hint, result.message

@@ -1,0 +1,102 @@
+"""Chapter 04's exercise checks: the references pass, typical mistakes get the right hint."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vaecourse.exercises import ch04_reparameterization as exercises
+from vaecourse.exercises.ch04_reparameterization import check_reparameterize, check_score_function_grad
+from vaecore.reparam import reparameterize as library_reparameterize
+
+
+def _eps(mu, generator):
+    return torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
+
+
+# Exercise: reparameterize(mu, logvar, generator)
+def test_checks_are_re_exported():
+    assert exercises.check_reparameterize is check_reparameterize
+    assert exercises.check_score_function_grad is check_score_function_grad
+
+
+@pytest.mark.parametrize("ok", [
+    library_reparameterize,
+    lambda mu, logvar, g: mu + torch.exp(0.5 * logvar) * _eps(mu, g),
+    lambda mu, logvar, g: mu + torch.exp(logvar).sqrt() * _eps(mu, g),
+    # another way of drawing eps (a different stream) must pass too: the check is statistical
+    lambda mu, logvar, g: mu + torch.exp(0.5 * logvar) * torch.empty_like(mu).normal_(generator=g),
+    lambda mu, logvar, g: mu - torch.exp(0.5 * logvar) * _eps(mu, g),  # -eps is N(0, 1) too
+])
+def test_reparameterize_references_pass(ok):
+    result = check_reparameterize(ok)
+    assert result.passed and "✓" in repr(result), result.message
+
+
+def test_reparameterize_result_is_deterministic():
+    first = check_reparameterize(library_reparameterize)
+    assert repr(first) == repr(check_reparameterize(library_reparameterize))
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda mu, logvar, g: mu + logvar * _eps(mu, g), "logvar"),                # logvar as std
+    (lambda mu, logvar, g: mu + torch.exp(logvar) * _eps(mu, g), "factor"),     # missing ½
+    (lambda mu, logvar, g: torch.normal(mu, torch.exp(0.5 * logvar), generator=g), "gradient"),
+    (lambda mu, logvar, g: torch.distributions.Normal(mu, torch.exp(0.5 * logvar)).sample(),
+     "generator"),
+    (lambda mu, logvar, g: mu.detach() + torch.exp(0.5 * logvar) * _eps(mu, g), "gradient"),
+    (lambda mu, logvar, g: mu + torch.exp(0.5 * logvar).detach() * _eps(mu, g), "gradient"),
+    (lambda mu, logvar, g: mu + torch.exp(0.5 * logvar) * torch.randn_like(mu), "generator"),
+    (lambda mu, logvar, g: torch.exp(0.5 * logvar) * _eps(mu, g), "mean"),        # forgot mu
+    (lambda mu, logvar, g: mu + 0.5 * torch.exp(logvar) * _eps(mu, g), "variance"),
+    (lambda mu, logvar, g: (mu + torch.exp(0.5 * logvar) * _eps(mu, g)).float(), "dtype"),
+    (lambda mu, logvar, g: (mu + torch.exp(0.5 * logvar) * _eps(mu, g)).mean(0), "shape"),
+    (lambda mu, logvar, g: mu + torch.sqrt(logvar) * _eps(mu, g), "nan"),
+])
+def test_reparameterize_wrong_answers_get_the_right_hint(wrong, hint):
+    result = check_reparameterize(wrong)
+    assert not result.passed and result.hint == hint, result.message
+
+
+def test_reparameterize_stub_and_exception():
+    def stub(mu, logvar, g):
+        raise NotImplementedError
+    assert check_reparameterize(stub).hint == "todo"
+    result = check_reparameterize(lambda mu, logvar, g: mu + undefined)  # noqa: F821
+    assert result.hint == "error" and "NameError" in result.message
+
+
+# Exercise: score_function_grad(f_values, b, logits, baseline)
+def _score(b, logits):
+    return b - torch.sigmoid(logits)
+
+
+def test_score_function_grad_reference_passes():
+    def ok(f_values, b, logits, baseline):
+        return ((f_values - baseline)[:, None] * _score(b, logits)).mean(0)
+    result = check_score_function_grad(ok)
+    assert result.passed and "✓" in repr(result), result.message
+
+
+def test_score_function_grad_autograd_surrogate_passes():
+    def ok(f_values, b, logits, baseline):
+        logits = logits.detach().requires_grad_()
+        log_p = -torch.nn.functional.binary_cross_entropy_with_logits(
+            logits.expand_as(b), b, reduction="none").sum(1)
+        ((f_values - baseline) * log_p).mean().backward()
+        return logits.grad
+    assert check_score_function_grad(ok).passed
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda f, b, t, c: ((f - c)[:, None] * (torch.sigmoid(t) - b)).mean(0), "sign"),
+    (lambda f, b, t, c: ((f - c)[:, None] * _score(b, t)).sum(0), "reduction"),
+    (lambda f, b, t, c: (f - c)[:, None] * _score(b, t), "shape"),
+    (lambda f, b, t, c: (f[:, None] * _score(b, t)).mean(0), "baseline"),
+    (lambda f, b, t, c: ((f + c)[:, None] * _score(b, t)).mean(0), "baseline"),
+    (lambda f, b, t, c: ((f - c)[:, None] * (torch.sigmoid(t) * torch.sigmoid(-t))).mean(0),
+     "score"),
+    (lambda f, b, t, c: ((f - c)[:, None] * b).mean(0), "score"),
+])
+def test_score_function_grad_wrong_answers_get_the_right_hint(wrong, hint):
+    result = check_score_function_grad(wrong)
+    assert not result.passed and result.hint == hint, result.message

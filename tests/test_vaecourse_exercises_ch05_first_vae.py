@@ -1,0 +1,113 @@
+"""The chapter 05 exercise checks pass the reference solutions and catch typical mistakes."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.distributions import Normal
+
+from vaecourse.exercises import ch05_first_vae as exercises
+
+
+# Exercise: a sum of squared errors is a Gaussian log-likelihood with a fixed variance
+def sse_reference(sse, num_pixels, var):
+    return -sse / (2 * var) - 0.5 * num_pixels * math.log(2 * math.pi * var)
+
+
+def test_sse_to_log_prob_reference_passes():
+    result = exercises.check_sse_to_log_prob(sse_reference)
+    assert result.passed and "✓" in repr(result), result.message
+
+
+def test_sse_reference_agrees_with_torch_distributions():
+    g = torch.Generator().manual_seed(0)
+    x, mean = torch.rand(3, 784, generator=g, dtype=torch.float64), torch.rand(
+        3, 784, generator=g, dtype=torch.float64)
+    want = Normal(mean, math.sqrt(0.3)).log_prob(x).sum(1)
+    torch.testing.assert_close(sse_reference(((x - mean) ** 2).sum(1), 784, 0.3), want)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda s, d, v: -s / (2 * v), "constant"),                                     # no constant
+    (lambda s, d, v: -s / v - 0.5 * d * math.log(2 * math.pi * v), "factor"),      # no ½
+    (lambda s, d, v: -s / (2 * math.sqrt(v)) - 0.5 * d * math.log(2 * math.pi * math.sqrt(v)),
+     "variance"),                                                                   # σ for σ²
+    (lambda s, d, v: -s / 2 - 0.5 * d * math.log(2 * math.pi * v), "variance"),     # forgot /σ²
+    (lambda s, d, v: -s / (2 * v) - 0.5 * math.log(2 * math.pi * v), "constant"),   # const once
+    (lambda s, d, v: s / (2 * v) + 0.5 * d * math.log(2 * math.pi * v), "sign"),
+    (lambda s, d, v: (-s / (2 * v) - 0.5 * d * math.log(2 * math.pi * v)).mean(), "shape"),
+])
+def test_sse_to_log_prob_wrong_answers_get_the_right_hint(wrong, hint):
+    result = exercises.check_sse_to_log_prob(wrong)
+    assert not result.passed and result.hint == hint, result.message
+
+
+def test_sse_constant_once_names_num_pixels():
+    result = exercises.check_sse_to_log_prob(
+        lambda s, d, v: -s / (2 * v) - 0.5 * math.log(2 * math.pi * v))
+    assert "num_pixels" in result.message
+
+
+# Exercise: the effective β of a training loss
+def beta_reference(loss_fn, batch_size):
+    log_px = torch.randn(batch_size, dtype=torch.float64, requires_grad=True)
+    kl = torch.rand(batch_size, dtype=torch.float64, requires_grad=True)
+    g_log_px, g_kl = torch.autograd.grad(loss_fn(log_px, kl), (log_px, kl))
+    return (g_kl.sum() / -g_log_px.sum()).item()  # a float is accepted
+
+
+def test_effective_beta_reference_passes():
+    result = exercises.check_effective_beta(beta_reference)
+    assert result.passed and "✓" in repr(result), result.message
+
+
+def test_effective_beta_of_a_pixel_mean_is_784():
+    assert math.isclose(beta_reference(lambda lp, kl: (-lp / 784 + kl).mean(), 3), 784)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda f, b: 1 / beta_reference(f, b), "inverted"),
+    (lambda f, b: -beta_reference(f, b), "sign"),
+    (lambda f, b: 1.0, "factor"),
+    (lambda f, b: torch.full((b,), beta_reference(f, b)), "shape"),
+])
+def test_effective_beta_wrong_answers_get_the_right_hint(wrong, hint):
+    result = exercises.check_effective_beta(wrong)
+    assert not result.passed and result.hint == hint, result.message
+
+
+# Exercise: the training loss with the right reduction
+def kl_terms(mu, logvar):
+    return 0.5 * (logvar.exp() + mu ** 2 - 1 - logvar)
+
+
+def bce(x, x_logits):
+    return F.binary_cross_entropy_with_logits(x_logits, x, reduction="none").flatten(1)
+
+
+def loss_reference(x, x_logits, mu, logvar):
+    return (bce(x, x_logits).sum(1) + kl_terms(mu, logvar).sum(1)).mean()
+
+
+def test_negative_elbo_loss_reference_passes():
+    result = exercises.check_negative_elbo_loss(loss_reference)
+    assert result.passed and "✓" in repr(result), result.message
+
+
+@pytest.mark.parametrize("wrong, hint, words", [
+    (lambda x, l, m, v: F.binary_cross_entropy_with_logits(l, x) + kl_terms(m, v).sum(1).mean(),
+     "reduction", "effective β"),                                           # the pitfall
+    (lambda x, l, m, v: (bce(x, l).sum(1) + kl_terms(m, v).mean(1)).mean(), "reduction",
+     "latent"),
+    (lambda x, l, m, v: F.binary_cross_entropy_with_logits(l, x, reduction="sum")
+     + kl_terms(m, v).sum(), "reduction", "summed over the batch"),
+    (lambda x, l, m, v: (bce(x, l).sum(1) - kl_terms(m, v).sum(1)).mean(), "sign", "KL"),
+    (lambda x, l, m, v: bce(x, l).sum(1).mean(), "kl", "missing"),
+    (lambda x, l, m, v: bce(x, l).sum(1) + kl_terms(m, v).sum(1), "shape", "expected shape"),
+])
+def test_negative_elbo_loss_wrong_answers_get_the_right_hint(wrong, hint, words):
+    result = exercises.check_negative_elbo_loss(wrong)
+    assert not result.passed and result.hint == hint, result.message
+    assert words in result.message

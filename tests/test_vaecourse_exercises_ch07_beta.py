@@ -1,0 +1,93 @@
+"""Chapter 07's exercise checks: the references pass, typical mistakes get the right hint."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vaecourse.exercises import ch07_beta as exercises
+from vaecore.elbo import negative_elbo
+from vaecourse.exercises.ch07_beta import check_beta_negative_elbo, check_linear_warmup
+from vaecourse.chapters.ch07_beta import linear_warmup
+from vaecourse.chapters.ch05_first_vae import mlp_vae
+
+
+def test_checks_are_re_exported():
+    assert exercises.check_beta_negative_elbo is check_beta_negative_elbo
+    assert exercises.check_linear_warmup is check_linear_warmup
+
+
+# Exercise: beta_negative_elbo(log_px, kl, beta)
+def _reference(log_px, kl, beta):
+    return -(log_px.flatten(1).sum(1) - beta * kl.sum(1)).mean()
+
+
+def test_the_reference_is_the_library_negative_elbo():
+    """The check's formula is `negative_elbo(..., beta).loss` computed from its terms."""
+    model = mlp_vae(latent_dim=3, hidden=(8,)).double()
+    x = torch.bernoulli(torch.rand(5, 1, 28, 28, generator=torch.Generator().manual_seed(0),
+                                   dtype=torch.float64))
+    for beta in (0.1, 1.0, 10.0):
+        terms = negative_elbo(model, x, beta=beta, generator=torch.Generator().manual_seed(1))
+        out = model(x, generator=torch.Generator().manual_seed(1))
+        log_px = -torch.nn.functional.binary_cross_entropy_with_logits(
+            out.x_params, x, reduction="none")
+        kl = 0.5 * (out.mu ** 2 + out.logvar.exp() - 1 - out.logvar)
+        torch.testing.assert_close(_reference(log_px, kl, beta), terms.loss)
+
+
+@pytest.mark.parametrize("ok", [
+    _reference,
+    lambda lp, kl, b: (-lp.sum(dim=(1, 2, 3)) + b * kl.sum(-1)).mean(),
+    lambda lp, kl, b: -(lp.flatten(1).sum(1).mean() - b * kl.sum(1).mean()),
+])
+def test_beta_negative_elbo_references_pass(ok):
+    result = check_beta_negative_elbo(ok)
+    assert result.passed and "✓" in repr(result), result.message
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda lp, kl, b: -(lp.flatten(1).mean(1) - b * kl.sum(1)).mean(), "reduction"),
+    (lambda lp, kl, b: -(lp.flatten(1).sum(1) - b * kl.mean(1)).mean(), "reduction"),
+    (lambda lp, kl, b: -(lp.flatten(1).sum(1) - b * kl.sum(1)).sum(), "reduction"),
+    (lambda lp, kl, b: -(b * lp.flatten(1).sum(1) - kl.sum(1)).mean(), "beta"),
+    (lambda lp, kl, b: -(lp.flatten(1).sum(1) - kl.sum(1)).mean(), "beta"),
+    (lambda lp, kl, b: (lp.flatten(1).sum(1) - b * kl.sum(1)).mean(), "sign"),
+    (lambda lp, kl, b: -(lp.flatten(1).sum(1) - b * kl.sum(1)), "shape"),
+    (lambda lp, kl, b: -(lp.sum(1).sum(1).sum(1) - b * kl.sum()).mean(), "reduction"),
+    (lambda lp, kl, b: -lp.flatten(1).sum(1).mean(), "kl"),
+    (lambda lp, kl, b: -2 * (lp.flatten(1).sum(1) - b * kl.sum(1)).mean(), "factor"),
+])
+def test_beta_negative_elbo_wrong_answers_get_the_right_hint(wrong, hint):
+    result = check_beta_negative_elbo(wrong)
+    assert not result.passed and result.hint == hint, result.message
+
+
+# Exercise: linear_warmup(epochs_done, warmup_epochs)
+@pytest.mark.parametrize("ok", [
+    linear_warmup,
+    lambda e, n: min(1.0, e / n),
+    lambda e, n: torch.tensor(e / n).clamp(max=1.0),
+])
+def test_linear_warmup_references_pass(ok):
+    result = check_linear_warmup(ok)
+    assert result.passed, result.message
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda e, n: e / n, "clip"),
+    (lambda e, n: min(1.0, (e + 1) / n), "off-by-one"),
+    (lambda e, n: min(1.0, e / max(n - 1, 1)), "off-by-one"),
+    (lambda e, n: min(1, e // n), "integer"),
+    (lambda e, n: min(1.0, 2 * e / n), "values"),
+])
+def test_linear_warmup_wrong_answers_get_the_right_hint(wrong, hint):
+    result = check_linear_warmup(wrong)
+    assert not result.passed and result.hint == hint, result.message
+
+
+def test_stubs_and_exceptions_are_reported():
+    def stub(*args):
+        raise NotImplementedError
+    for check in (check_beta_negative_elbo, check_linear_warmup):
+        assert check(stub).hint == "todo"
+    assert check_linear_warmup(lambda e, n: e / undefined).hint == "error"  # noqa: F821

@@ -1,0 +1,120 @@
+"""Chapter 10's exercise checks: the references pass, typical mistakes get the right hint."""
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import pytest
+import torch
+
+from vaecourse.exercises import ch10_mmd_vae as exercises
+from vaecourse.exercises.ch10_mmd_vae import check_mmd2_unbiased_rbf, check_wilson_interval
+from vaecore.proportions import wilson_interval
+
+
+def test_checks_are_re_exported():
+    assert exercises.check_mmd2_unbiased_rbf is check_mmd2_unbiased_rbf
+    assert exercises.check_wilson_interval is check_wilson_interval
+
+
+# Exercise: mmd2_unbiased_rbf(x, y, bandwidth)
+def _sq(a, b):
+    return ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+
+
+def _mmd(x, y, h, *, scale=2.0, keep_diagonal=False, divide_n2=False, cross=2.0,
+         distance=False, root=False):
+    def k(a, b):
+        d = _sq(a, b).sqrt() if distance else _sq(a, b)
+        return torch.exp(-d / (scale * h * h))
+
+    def within(m):
+        n = len(m)
+        if keep_diagonal:
+            return m.mean()
+        return (m.sum() - m.trace()) / (n * n if divide_n2 else n * (n - 1))
+
+    value = within(k(x, x)) + within(k(y, y)) - cross * k(x, y).mean()
+    return value.clamp_min(0).sqrt() if root else value
+
+
+def _mmd_cdist(x, y, h):
+    """Written with torch.cdist and masks, as a student might."""
+    def k(a, b):
+        return torch.exp(-torch.cdist(a, b) ** 2 / (2 * h * h))
+    kxx, kyy = k(x, x), k(y, y)
+    off_x, off_y = ~torch.eye(len(x), dtype=torch.bool), ~torch.eye(len(y), dtype=torch.bool)
+    return kxx[off_x].mean() + kyy[off_y].mean() - 2 * k(x, y).mean()
+
+
+@pytest.mark.parametrize("ok", [_mmd, _mmd_cdist])
+def test_mmd2_references_pass(ok):
+    result = check_mmd2_unbiased_rbf(ok)
+    assert result.passed and "✓" in repr(result), result.message
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda x, y, h: _mmd(x, y, h, keep_diagonal=True), "biased"),
+    (lambda x, y, h: _mmd(x, y, h, divide_n2=True), "normalisation"),
+    (lambda x, y, h: _mmd(x, y, h, scale=1.0), "bandwidth"),
+    (lambda x, y, h: _mmd(x, y, math.sqrt(h)), "bandwidth"),
+    (lambda x, y, h: _mmd(x, y, h, distance=True), "distance"),
+    (lambda x, y, h: _mmd(x, y, h, cross=1.0), "cross-term"),
+    (lambda x, y, h: _mmd(x, y, h, cross=-2.0), "sign"),
+    (lambda x, y, h: _mmd(x, y, h, root=True), "square"),
+    (lambda x, y, h: 2 * _mmd(x, y, h), "factor"),
+    (lambda x, y, h: torch.stack([_mmd(x, y, h)] * 2), "shape"),
+])
+def test_mmd2_wrong_answers_get_the_right_hint(wrong, hint):
+    result = check_mmd2_unbiased_rbf(wrong)
+    assert not result.passed and result.hint == hint, result.message
+
+
+# Exercise: wilson(k, n, confidence) -> (low, high)
+def _wilson(k, n, confidence=0.95, *, z=None, shift=True, denominator=True, extra=True):
+    z = NormalDist().inv_cdf((1 + confidence) / 2) if z is None else z
+    p = k / n
+    centre = p + (z * z / (2 * n) if shift else 0)
+    half = z * math.sqrt(p * (1 - p) / n + (z * z / (4 * n * n) if extra else 0))
+    d = 1 + z * z / n if denominator else 1
+    return (centre - half) / d, (centre + half) / d
+
+
+def _wald(k, n, confidence=0.95):
+    p, z = k / n, NormalDist().inv_cdf((1 + confidence) / 2)
+    half = z * math.sqrt(p * (1 - p) / n)
+    return p - half, p + half
+
+
+@pytest.mark.parametrize("ok", [
+    _wilson,
+    lambda k, n, c: wilson_interval(k, n, c)[1:3],
+    lambda k, n, c: torch.tensor(_wilson(k, n, c)),  # a tensor instead of a tuple is fine
+])
+def test_wilson_references_pass(ok):
+    result = check_wilson_interval(ok)
+    assert result.passed, result.message
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (_wald, "wald"),
+    (lambda k, n, c: tuple(min(max(v, 0.0), 1.0) for v in _wald(k, n, c)), "wald"),
+    (lambda k, n, c: _wilson(k, n, c, z=1.96), "quantile"),
+    (lambda k, n, c: _wilson(k, n, c, z=NormalDist().inv_cdf(c)), "quantile"),
+    (lambda k, n, c: _wilson(k, n, c, denominator=False), "denominator"),
+    (lambda k, n, c: _wilson(k, n, c, shift=False), "centre"),
+    (lambda k, n, c: _wilson(k, n, c, extra=False), "variance"),
+    (lambda k, n, c: _wilson(k, n, c)[::-1], "values"),
+])
+def test_wilson_wrong_answers_get_the_right_hint(wrong, hint):
+    result = check_wilson_interval(wrong)
+    assert not result.passed and result.hint == hint, result.message
+
+
+def test_stubs_and_exceptions_are_reported():
+    def stub(*args):
+        raise NotImplementedError
+    for check in (check_mmd2_unbiased_rbf, check_wilson_interval):
+        assert check(stub).hint == "todo"
+    assert check_wilson_interval(lambda k, n, c: undefined).hint == "error"  # noqa: F821
+    assert check_mmd2_unbiased_rbf(lambda x, y, h: None).hint in ("type", "error")

@@ -1,0 +1,260 @@
+"""The model zoo: train → record → verify → load, resume to the total epochs, the shipped checkpoints."""
+from __future__ import annotations
+
+import json
+from typing import NamedTuple
+
+import pytest
+import torch
+
+from vaecore.checkpoint import load_checkpoint, save_checkpoint
+from vaecore.seeding import local_seed
+from vaecore.train import History, fit
+from vaecourse import store, zoo
+from vaecourse.recipe import Recipe
+
+CHECKPOINTS = store.CHECKOUT_DIR
+
+
+class Tiny(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Linear(3, 3)
+
+
+class Out(NamedTuple):
+    loss: torch.Tensor
+
+
+def _loss(model, x):
+    return Out(((model.w(x) - x) ** 2).sum(1).mean())
+
+
+def tiny_recipe(calls: list, epochs: int = 3) -> Recipe:
+    def build():
+        with local_seed(0):
+            return Tiny()
+
+    def trainer(model, loss, train, *, history=None, **kwargs):
+        calls.append(history)
+        return fit(model, loss, train, history=history, **kwargs)
+
+    return Recipe(build=build, loss=_loss, epochs=epochs,
+                  data=lambda: (torch.randn(64, 3, generator=torch.Generator().manual_seed(0)), None),
+                  evaluate=lambda m: {"test_mse": 0.5}, summary="a linear map on 3-d noise",
+                  trainer=trainer)
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    calls: list = []
+    monkeypatch.setattr(zoo, "RECIPES", {"tiny": tiny_recipe(calls)})
+    return calls
+
+
+def test_train_writes_checkpoint_and_record_then_load_uses_it(tmp_path, fake):
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    info = zoo.record("tiny", directory=tmp_path)
+    assert info["bytes"] == (tmp_path / "tiny.pt").stat().st_size
+    assert info["command"] == "python -m vaecourse.zoo train tiny"
+    assert info["metrics"] == {"test_mse": 0.5} and info["epochs"] == 3
+    assert zoo.verify(tmp_path) == []
+    assert not (tmp_path / "tiny.partial.pt").exists()
+    model, ckpt = zoo.load("tiny", directory=tmp_path)
+    assert len(fake) == 1 and not model.training  # loaded, not retrained
+    torch.testing.assert_close(model.state_dict()["w.weight"], ckpt.state_dict["w.weight"])
+    assert "tiny" in zoo.table(tmp_path)
+
+
+def test_load_trains_when_missing_unless_told_not_to(tmp_path, fake):
+    with pytest.raises(FileNotFoundError, match="python -m vaecourse.zoo train tiny"):
+        zoo.load("tiny", directory=tmp_path, train_if_missing=False)
+    zoo.load("tiny", directory=tmp_path)
+    assert len(fake) == 1
+
+
+def _partial(tmp_path, epochs_kept: int):
+    """A partial checkpoint of a run that died after ``epochs_kept`` epochs."""
+    recipe = zoo.RECIPES["tiny"]
+    model = recipe.build()
+    history = fit(model, _loss, recipe.data()[0], epochs=epochs_kept, progress=False)
+    save_checkpoint(tmp_path / "tiny.partial.pt", model, config={}, metrics={}, history=history)
+
+
+def test_an_interrupted_run_resumes_to_the_total_number_of_epochs(tmp_path, fake):
+    _partial(tmp_path, 2)
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    assert len(fake) == 1 and len(fake[0]) == 2  # resumed from the 2-epoch history
+    assert zoo.record("tiny", directory=tmp_path)["epochs"] == 3
+
+
+def test_a_run_that_died_after_its_last_epoch_trains_no_more(tmp_path, fake):
+    _partial(tmp_path, 3)  # every epoch done, killed before the final save
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    assert fake == []  # not one epoch too many
+    assert zoo.record("tiny", directory=tmp_path)["epochs"] == 3
+
+
+def test_verify_reports_a_changed_file(tmp_path, fake):
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    with open(tmp_path / "tiny.pt", "ab") as f:
+        f.write(b"x")
+    assert zoo.verify(tmp_path) == ["tiny: tiny.pt does not match its recorded sha256/size"]
+
+
+def test_verify_understands_seeds_recorded_without_weights(tmp_path, fake):
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    meta = tmp_path / "tiny.json"
+    info = json.loads(meta.read_text())
+    shipped = {"seed": 1, "metrics": {"test_mse": 0.4}, "file": "tiny.pt",
+               "bytes": info["bytes"], "sha256": info["sha256"]}
+    info["seeds"] = [{"seed": 2, "metrics": {"test_mse": 0.6}}, shipped]  # 2: metrics only
+    meta.write_text(json.dumps(info))
+    assert zoo.verify(tmp_path) == []
+    assert "2 more seeds recorded (1 with weights)" in zoo.table(tmp_path)
+    info["seeds"][1]["file"] = "tiny-seed1.pt"  # listed as shipped, but missing
+    meta.write_text(json.dumps(info))
+    assert zoo.verify(tmp_path) == ["tiny: tiny-seed1.pt is missing"]
+    info["seeds"] = [{"seed": 2}]  # no metrics
+    meta.write_text(json.dumps(info))
+    (problem,) = zoo.verify(tmp_path)
+    assert "seeds[0]" in problem and "metrics" in problem
+
+
+def test_unknown_name_is_a_clear_error(fake):
+    with pytest.raises(ValueError, match="unknown checkpoint 'nope'"):
+        zoo.load("nope")
+
+
+def test_old_names_are_deprecated_aliases_of_the_new_ones():
+    assert set(zoo.ALIASES.values()) <= set(zoo.RECIPES)
+    assert not set(zoo.ALIASES) & set(zoo.RECIPES)
+    with pytest.warns(DeprecationWarning, match="mnist-mlp-bernoulli-z1-e30"):
+        assert zoo.canonical("mnist-mlp-latent1") == "mnist-mlp-bernoulli-z1-e30"
+
+
+# The shipped checkpoints
+RECORDS = sorted(CHECKPOINTS.glob("*.json"))
+
+
+def test_shipped_checkpoints_match_their_recorded_hashes():
+    assert zoo.verify() == []
+
+
+def test_every_recipe_has_a_shipped_checkpoint_and_every_checkpoint_a_recipe():
+    assert {p.stem for p in RECORDS} == set(zoo.RECIPES)
+
+
+@pytest.mark.parametrize("meta", RECORDS, ids=lambda p: p.stem)
+def test_shipped_checkpoint_loads_weights_only_into_its_recipe(meta):
+    info = json.loads(meta.read_text())
+    model = zoo.RECIPES[info["name"]].build()
+    ckpt = load_checkpoint(CHECKPOINTS / info["file"], model)  # weights_only=True inside
+    old_names = {old for old, new in zoo.ALIASES.items() if new == info["name"]}
+    assert ckpt.config["recipe"] in {info["name"]} | old_names  # weights predate the renaming
+    assert store._renamed(ckpt.metrics) == info["metrics"]
+    assert len(ckpt.history) == info["epochs"] == zoo.RECIPES[info["name"]].epochs
+    assert info["bytes"] < 8 * 2**20, "checkpoints stay small"
+
+
+def test_the_zoo_readme_lists_every_shipped_checkpoint():
+    assert (CHECKPOINTS / "README.md").read_text() == zoo.readme(), \
+        "regenerate it: python -m vaecourse.zoo readme"
+
+
+def test_load_gives_current_field_names_for_old_checkpoints():
+    _, ckpt = zoo.load("mnist-mlp-bernoulli-z20-e10", train_if_missing=False)
+    assert "log_likelihood" in ckpt.history.train and "reconstruction" not in ckpt.history.val
+    assert "test_log_likelihood" in ckpt.metrics
+
+
+# The file is checked against its record before it is loaded
+
+def flip_a_weight_bit(path):
+    """Flip one bit inside the stored weights: the file still loads, with other weights."""
+    raw = bytearray(path.read_bytes())
+    weights = load_checkpoint(path).state_dict["w.weight"].numpy().tobytes()
+    at = raw.find(weights)
+    assert at > 0
+    raw[at + 5] ^= 0x10
+    path.write_bytes(bytes(raw))
+
+
+def test_load_refuses_a_file_that_differs_from_its_record(tmp_path, fake):
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    sha = zoo.record("tiny", directory=tmp_path)["sha256"]
+    flip_a_weight_bit(tmp_path / "tiny.pt")
+    load_checkpoint(tmp_path / "tiny.pt")  # still a readable checkpoint: only the hash can tell
+    with pytest.raises(ValueError, match=rf"tiny.pt does not match its record tiny.json: expected "
+                       rf"tiny.pt of \d+ bytes with sha256 {sha} \(.*sha256 [0-9a-f]{{64}}.*\)\."
+                       r".*python -m vaecourse.zoo train tiny"):
+        zoo.load("tiny", directory=tmp_path)
+    with open(tmp_path / "tiny.pt", "ab") as f:
+        f.write(b"x")
+    with pytest.raises(ValueError, match="tiny.pt does not match its record"):
+        zoo.load("tiny", directory=tmp_path)
+    assert len(fake) == 1  # refused, not silently retrained
+
+
+def test_load_refuses_a_checkpoint_without_a_record(tmp_path, fake):
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    (tmp_path / "tiny.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"tiny.pt has no record .*tiny.json, so it cannot "
+                       r"be checked .*python -m vaecourse.zoo train tiny"):
+        zoo.load("tiny", directory=tmp_path)
+    assert len(fake) == 1
+
+
+@pytest.mark.parametrize("text", ["", '{"name": "tiny", "fi', "[1, 2]", '{"name": "tiny"}',
+                                  '{"name": "tiny", "file": "tiny.pt", "bytes": "many"}'])
+def test_a_broken_record_is_a_clear_error_naming_file_and_keys(tmp_path, fake, text):
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    (tmp_path / "tiny.json").write_text(text)
+    message = r"tiny.json.*expected a JSON object with keys name, file, bytes, sha256"
+    with pytest.raises(ValueError, match=message):
+        zoo.record("tiny", directory=tmp_path)
+    with pytest.raises(ValueError, match=message):
+        zoo.table(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        zoo.load("tiny", directory=tmp_path)
+    (problem,) = zoo.verify(tmp_path)
+    assert problem.startswith("tiny: ") and "tiny.json" in problem
+
+
+def test_records_are_replaced_atomically(tmp_path, fake, monkeypatch):
+    import os
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    before = (tmp_path / "tiny.json").read_bytes()
+    (tmp_path / "tiny.pt").unlink()
+    real_replace = os.replace
+
+    def fail_for_records(src, dst):
+        if str(dst).endswith(".json"):
+            raise OSError("killed while renaming the record")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", fail_for_records)
+    with pytest.raises(OSError, match="killed while renaming the record"):
+        zoo.train("tiny", directory=tmp_path, progress=False)
+    assert (tmp_path / "tiny.json").read_bytes() == before  # never half-written
+    assert not list(tmp_path.glob(".tiny.json.*"))
+
+
+def test_load_maps_the_weights_to_the_chosen_device(tmp_path, fake):
+    """The device plumbing, on the ``meta`` device (no GPU here): model and weights follow it."""
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    model, ckpt = zoo.load("tiny", directory=tmp_path, device="meta")
+    assert {p.device.type for p in model.parameters()} == {"meta"}
+    assert {t.device.type for t in ckpt.state_dict.values()} == {"meta"}
+    model, ckpt = zoo.load("tiny", directory=tmp_path)  # default: the CPU
+    assert {p.device.type for p in model.parameters()} == {"cpu"}
+
+
+def test_only_rank_0_writes(tmp_path, fake, monkeypatch):
+    """On another rank, train() trains but writes nothing: no partial file, weights or record."""
+    from vaecore import distributed
+    monkeypatch.setattr(distributed, "is_main", lambda: False)
+    monkeypatch.setattr(distributed, "barrier", lambda: None)
+    with pytest.raises(FileNotFoundError):  # rank 0, which would write it, is not running
+        zoo.train("tiny", directory=tmp_path, progress=False)
+    assert len(fake) == 1 and list(tmp_path.iterdir()) == []

@@ -1,0 +1,139 @@
+"""Checks for the exercises of chapter 05 (training a VAE, and the choices that matter)."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from vaecore.kl import kl_normal_std_normal
+from vaecore.likelihoods import log_prob_bernoulli
+from ._check import CheckResult, run_cases
+
+__all__ = ["check_sse_to_log_prob", "check_effective_beta", "check_negative_elbo_loss"]
+
+F64 = torch.float64
+
+
+def _run(name, student, reference, cases, explain=None, event_size=None, **diag) -> CheckResult:
+    """:func:`run_cases` with an explicit ``event_size`` (None: no reduction hint)."""
+    return run_cases(name, student, reference, cases, event_size=event_size, explain=explain,
+                     **diag)
+
+
+def _close(got, alt) -> bool:
+    return (isinstance(got, torch.Tensor) and got.shape == alt.shape
+            and torch.allclose(got.double(), alt.double(), rtol=1e-6, atol=1e-8))
+
+
+# Exercise: a sum of squared errors is a Gaussian log-likelihood with a fixed variance
+def _sse_to_log_prob(sse: torch.Tensor, num_pixels: int, var: float) -> torch.Tensor:
+    return -sse / (2 * var) - 0.5 * num_pixels * math.log(2 * math.pi * var)
+
+
+def _explain_sse(args, got, want):
+    sse, d, var = args
+    const = 0.5 * d * math.log(2 * math.pi * var)
+    if _close(got, -sse / var - const):
+        return ("factor", "the squared error needs the factor 1/(2σ²), not 1/σ².")
+    if _close(got, -sse / (2 * math.sqrt(var)) - 0.5 * d * math.log(2 * math.pi * math.sqrt(var))):
+        return ("variance", "`var` is the variance σ², not the standard deviation σ.")
+    if _close(got, -sse / 2 - const):
+        return ("variance", "divide the squared error by the variance σ².")
+    if _close(got, -sse / (2 * var) - 0.5 * math.log(2 * math.pi * var)):
+        return ("constant", "the normalising constant ½·log(2πσ²) is paid once per pixel: "
+                "multiply it by num_pixels.")
+    return None
+
+
+def check_sse_to_log_prob(sse_to_log_prob) -> CheckResult:
+    """Check ``sse_to_log_prob(sse, num_pixels, var)``: per-image squared errors ``(B,)``
+    → :math:`\\log \\mathcal N(x; \\mu, \\sigma^2 I)` ``(B,)``."""
+    g = torch.Generator().manual_seed(5)
+    cases = [(torch.rand(6, generator=g, dtype=F64) * 60, 784, 1.0),
+             (torch.rand(4, generator=g, dtype=F64) * 60, 784, 0.5),
+             (torch.rand(3, generator=g, dtype=F64) * 10, 784, 0.01),
+             (torch.rand(5, generator=g, dtype=F64) * 900, 3072, 4.0),
+             (torch.zeros(2, dtype=F64), 10, 1.0 / (2 * math.pi))]
+    return _run("sse_to_log_prob", sse_to_log_prob, _sse_to_log_prob, cases,
+                explain=_explain_sse, rtol=1e-9, atol=1e-9)
+
+
+# Exercise: the effective β of a training loss
+def _effective_beta(loss_fn, batch_size: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(6)
+    log_px = (-100 * torch.rand(batch_size, generator=g, dtype=F64)).requires_grad_()
+    kl = (20 * torch.rand(batch_size, generator=g, dtype=F64)).requires_grad_()
+    grad_log_px, grad_kl = torch.autograd.grad(loss_fn(log_px, kl), (log_px, kl))
+    return grad_kl.sum() / (-grad_log_px).sum()
+
+
+def _explain_beta(args, got, want):
+    if isinstance(got, torch.Tensor) and got.dim() == 0 and torch.isclose(
+            got.double() * want, torch.tensor(1.0, dtype=F64), rtol=1e-6):
+        return ("inverted", "you returned 1/β: β multiplies the KL, so it is "
+                "(∂loss/∂KL) / (∂loss/∂(−log p(x|z))).")
+    return None
+
+
+_LOSSES = [  # (loss written as in code found in the wild, batch size)
+    (lambda log_px, kl: (-log_px + kl).mean(), 8),                 # the ELBO: β = 1
+    (lambda log_px, kl: (-log_px / 784 + kl).mean(), 16),          # BCE mean over pixels
+    (lambda log_px, kl: (-log_px + 4.0 * kl).mean(), 4),           # a β-VAE
+    (lambda log_px, kl: (-log_px).sum() + kl.mean(), 128),         # recon summed over batch
+    (lambda log_px, kl: (-2 * log_px / 784 + kl).mean(), 32),      # MSE mean, σ² = 1 model
+]
+
+
+def check_effective_beta(effective_beta) -> CheckResult:
+    """Check ``effective_beta(loss_fn, batch_size)``: the β of a loss written as a function
+    ``loss_fn(log_px, kl)`` of per-example terms ``(B,)``; a float or a 0-d tensor."""
+    return _run("effective_beta", effective_beta, _effective_beta, _LOSSES,
+                explain=_explain_beta, rtol=1e-6, atol=1e-9)
+
+
+# Exercise: the training loss with the right reduction
+def _negative_elbo_loss(x, x_logits, mu, logvar) -> torch.Tensor:
+    return (-log_prob_bernoulli(x, x_logits) + kl_normal_std_normal(mu, logvar)).mean()
+
+
+def _explain_loss(args, got, want):
+    x, x_logits, mu, logvar = args
+    bce = F.binary_cross_entropy_with_logits(x_logits, x, reduction="none").flatten(1)
+    kl = 0.5 * (logvar.exp() + mu ** 2 - 1 - logvar)
+    mistakes = [
+        (bce.mean(1) + kl.sum(1), "reduction", "you averaged the reconstruction over the "
+         "pixels while summing the KL: that trains with an effective β equal to the number "
+         "of pixels. Sum over pixels, then average over the batch."),
+        (bce.sum(1) + kl.mean(1), "reduction", "you averaged the KL over the latent "
+         "dimensions: sum it, as the reconstruction is summed over pixels."),
+        (bce.mean(1) + kl.mean(1), "reduction", "sum both terms over their event "
+         "dimensions (pixels, latent dimensions); only the batch is averaged."),
+        (bce.sum(1).mean() + kl.sum(), "reduction", "the KL is summed over the batch: "
+         "average it over the batch, like the reconstruction."),
+        ((bce.sum(1) + kl.sum(1)) * len(x), "reduction", "the loss is summed over the batch: "
+         "average it, so that the step size does not depend on the batch size."),
+        (bce.sum(1) - kl.sum(1), "sign", "the KL is added to the negative ELBO, not subtracted."),
+        (bce.sum(1), "kl", "the KL term is missing."),
+    ]
+    for alt, hint, detail in mistakes:
+        if _close(got, alt.mean()):
+            return hint, detail
+    return None
+
+
+def check_negative_elbo_loss(negative_elbo_loss) -> CheckResult:
+    """Check ``negative_elbo_loss(x, x_logits, mu, logvar)``: the scalar training loss
+    (per-example sums over pixels and latent dimensions, mean over the batch)."""
+    g = torch.Generator().manual_seed(7)
+
+    def case(b, shape, d, binary=True):
+        x = torch.rand(b, *shape, generator=g, dtype=F64)
+        x = x.round() if binary else x
+        return (x, 2 * torch.randn(b, *shape, generator=g, dtype=F64),
+                torch.randn(b, d, generator=g, dtype=F64),
+                torch.randn(b, d, generator=g, dtype=F64) - 1)
+
+    cases = [case(16, (1, 28, 28), 20), case(5, (1, 4, 4), 3, binary=False), case(1, (7,), 2)]
+    return _run("negative_elbo_loss", negative_elbo_loss, _negative_elbo_loss, cases,
+                explain=_explain_loss, rtol=1e-9, atol=1e-9)

@@ -1,0 +1,120 @@
+"""Checks for the exercises of chapter 09 (VAE vs GAN, measured with FID)."""
+from __future__ import annotations
+
+import torch
+
+from vaecore.metrics import frechet_distance
+from vaecore.gan import discriminator_loss, generator_loss_nonsaturating
+from ._check import CheckResult, _fail, run_cases
+
+__all__ = ["check_frechet_distance", "check_discriminator_loss",
+           "check_generator_loss_nonsaturating"]
+
+
+def _spd(f: int, g: torch.Generator) -> torch.Tensor:
+    a = torch.randn(f, f, generator=g, dtype=torch.float64)
+    return a @ a.T / f + 0.3 * torch.eye(f, dtype=torch.float64)
+
+
+def _close(a, b) -> bool:
+    try:
+        return torch.allclose(torch.as_tensor(a).double(), b.double(), rtol=1e-6, atol=1e-8)
+    except Exception:
+        return False
+
+
+def _elementwise_root(mu1, s1, mu2, s2):  # sqrt of each entry instead of the matrix root
+    cross = (s1 @ s2).clamp(min=0).sqrt().trace()
+    return ((mu1 - mu2) ** 2).sum() + s1.trace() + s2.trace() - 2 * cross
+
+
+def _norm_not_squared(mu1, s1, mu2, s2):
+    return frechet_distance(mu1, s1, mu2, s2) - ((mu1 - mu2) ** 2).sum() + (mu1 - mu2).norm()
+
+
+def _no_root(mu1, s1, mu2, s2):  # tr(Σ1 Σ2) where tr((Σ1 Σ2)^½) is due
+    return ((mu1 - mu2) ** 2).sum() + s1.trace() + s2.trace() - 2 * (s1 @ s2).trace()
+
+
+_FID_SLIPS = [
+    (_norm_not_squared, "mean", "the mean term is the squared norm ‖μ₁ − μ₂‖², not the norm."),
+    (_elementwise_root, "sqrtm", "the square root must be the matrix square root (from an "
+                                 "eigendecomposition), not the square root of each entry."),
+    (_no_root, "sqrtm", "the cross term is −2 tr((Σ₁^½ Σ₂ Σ₁^½)^½): the square root is missing."),
+]
+
+
+def check_frechet_distance(frechet) -> CheckResult:
+    """Check ``frechet(mu1, sigma1, mu2, sigma2)``: Equation (fid), a scalar tensor."""
+    g = torch.Generator().manual_seed(9)
+    cases = [(torch.randn(f, generator=g, dtype=torch.float64), _spd(f, g),
+              torch.randn(f, generator=g, dtype=torch.float64), _spd(f, g)) for f in (1, 4, 12)]
+    mu, s = cases[1][0], cases[1][1]
+    cases.append((mu, s, mu.clone(), s.clone()))  # identical Gaussians: distance 0
+    name = "frechet_distance"
+    for i, case in enumerate(cases):
+        want = frechet_distance(*case)
+        try:
+            got = frechet(*case)
+        except NotImplementedError:
+            return CheckResult(False, "todo", f"✗ {name}: not implemented yet.")
+        except Exception as exc:
+            return _fail(name, "error", f"your function raised {type(exc).__name__}: {exc}")
+        if not isinstance(got, torch.Tensor):
+            return _fail(name, "type", f"expected a torch.Tensor, got {type(got).__name__}.")
+        if got.shape != ():
+            return _fail(name, "shape", f"expected a scalar, got shape {tuple(got.shape)}.")
+        if _close(got, want):
+            continue
+        where = f" (case {i + 1} of {len(cases)})"
+        if _close(-got, want) and want.abs() > 1e-8:
+            return _fail(name, "sign", "the result has the wrong sign." + where)
+        for slip, hint, detail in _FID_SLIPS:
+            if _close(got, slip(*case)):
+                return _fail(name, hint, detail + where)
+        err = (got.double() - want).abs().item()
+        return _fail(name, "values", f"the value differs from the reference (max abs error "
+                     f"{err:.3g})." + where)
+    return CheckResult(True, "", f"✓ {name}: passed on {len(cases)} cases.")
+
+
+def _d_cases(g: torch.Generator):
+    return [(torch.randn(8, generator=g, dtype=torch.float64) * 3,
+             torch.randn(8, generator=g, dtype=torch.float64) * 3),
+            (torch.randn(3, generator=g, dtype=torch.float64),
+             torch.randn(3, generator=g, dtype=torch.float64) - 2),
+            (torch.tensor([200.0, -200.0, 0.0], dtype=torch.float64),   # D certain: stable?
+             torch.tensor([-200.0, 200.0, 0.0], dtype=torch.float64))]
+
+
+def check_discriminator_loss(d_loss) -> CheckResult:
+    """Check ``d_loss(real_logits, fake_logits)``: −log D(x) − log(1 − D(G(z))), shape (B,)."""
+    cases = _d_cases(torch.Generator().manual_seed(10))
+    result = run_cases("discriminator_loss", d_loss, discriminator_loss, cases, event_size=1)
+    if result.hint == "values":
+        try:
+            swapped = d_loss(cases[0][1], cases[0][0])
+        except Exception:
+            return result
+        if _close(swapped, discriminator_loss(*cases[0])):
+            return _fail("discriminator_loss", "labels", "real images have target 1 and fakes "
+                         "target 0; your labels are the other way round.")
+    return result
+
+
+def check_generator_loss_nonsaturating(g_loss) -> CheckResult:
+    """Check ``g_loss(fake_logits)``: the non-saturating −log D(G(z)), shape (B,)."""
+    g = torch.Generator().manual_seed(11)
+    cases = [(torch.randn(8, generator=g, dtype=torch.float64) * 3,),
+             (torch.tensor([-800.0, 0.0, 200.0], dtype=torch.float64),)]
+    result = run_cases("generator_loss_nonsaturating", g_loss, generator_loss_nonsaturating,
+                       cases, event_size=1)
+    if result.hint == "values":
+        try:
+            got = g_loss(cases[0][0])
+        except Exception:
+            return result
+        if _close(got, -torch.nn.functional.softplus(cases[0][0])):
+            return _fail("generator_loss_nonsaturating", "minimax", "this is the minimax loss "
+                         "log(1 − D(G(z))); the non-saturating loss is −log D(G(z)).")
+    return result

@@ -1,0 +1,95 @@
+"""The MNIST protocol that chapters 5, 6, 7 and 11 call "the same protocol", written once.
+
+- **Split**: :func:`mnist_split`: the 60,000 training images, of which a
+  random 5,000 (``data.train_val_split`` with seed ``SPLIT_SEED`` = 0: the
+  first 5,000 of a seed-0 permutation, kept in dataset order) are held out
+  for validation and the other 55,000 are trained on. (The 32×32 runs of
+  chapter 9 hold out a different random 5,000; their module and records say so.)
+- **Test binarization**: :func:`test_images`: the 10,000 test images,
+  binarized once, with seed ``TEST_SEED`` = 1; every reported MNIST test
+  number uses these same bits.
+- **Test ELBO**: :func:`evaluate_elbo`: the mean of every field of the loss
+  over a test set, one sample of z per image from a generator seeded with
+  ``EVAL_SEED`` = 2, in batches of ``batch_size``; nats per image.
+
+:func:`mnist_recipe` makes a :class:`vaecourse.recipe.Recipe` of this protocol.
+"""
+from __future__ import annotations
+
+from functools import partial
+
+import torch
+
+from vaecore import data
+from vaecore.elbo import negative_elbo
+
+from .recipe import Recipe
+
+__all__ = ["SPLIT_SEED", "N_VAL", "TEST_SEED", "EVAL_SEED", "mnist_split", "mnist_train_all",
+           "test_images", "evaluate_elbo", "mnist_recipe"]
+
+SPLIT_SEED, N_VAL = 0, 5000
+TEST_SEED = 1  # the one fixed binarization of the test set used for every reported number
+EVAL_SEED = 2  # the samples of z behind every reported test ELBO
+
+
+def mnist_split() -> data.Split:
+    """``Split(train, val)``: 55,000 and 5,000 MNIST training images in [0, 1], ``(N, 1, 28, 28)``.
+
+    The validation images are a random 5,000 (seed 0), not the last 5,000.
+    """
+    return data.train_val_split(data.mnist("train").x, n_val=N_VAL, seed=SPLIT_SEED)
+
+
+def mnist_train_all() -> tuple[torch.Tensor, None]:
+    """All 60,000 training images and no validation set (the likelihood benchmark's protocol)."""
+    return data.mnist("train").x, None
+
+
+def test_images(binarize: bool = True) -> torch.Tensor:
+    """The 10,000 test images ``(10000, 1, 28, 28)``, binarized once with seed 1 (or grey levels)."""
+    x = data.mnist("test").x
+    return data.binarize_dynamic(x, torch.Generator().manual_seed(TEST_SEED)) if binarize else x
+
+
+@torch.no_grad()
+def evaluate_elbo(model, x: torch.Tensor, loss_fn=negative_elbo, *, batch_size: int = 1000,
+                  seed: int = EVAL_SEED, generator: torch.Generator | None = None) -> dict:
+    """``{"test_<field>": mean}`` for every field of ``loss_fn(model, xb, generator=g)`` over ``x``.
+
+    Eval mode; one sample of z per image from ``generator`` (default: a new
+    one seeded with ``seed``), batches of ``batch_size`` taken in order. A
+    scalar field (the batch-mean ``loss``) counts once per image of its batch,
+    a ``(B,)`` field is summed; both are divided by ``len(x)``.
+    """
+    model.eval()
+    g = torch.Generator().manual_seed(seed) if generator is None else generator
+    sums: dict[str, float] = {}
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size]
+        for key, value in loss_fn(model, xb, generator=g)._asdict().items():
+            total = value.item() * len(xb) if value.dim() == 0 else value.sum().item()
+            sums[key] = sums.get(key, 0.0) + total
+    return {f"test_{k}": v / len(x) for k, v in sums.items()}
+
+
+def _evaluate_test(model, *, loss_fn, binarize: bool) -> dict:
+    return evaluate_elbo(model, test_images(binarize), loss_fn=loss_fn)
+
+
+def mnist_recipe(build, *, summary: str, epochs: int, loss=negative_elbo, binarize: bool = True,
+                 eval_loss=None, split=mnist_split, lr: float = 1e-3,
+                 batch_size: int = 128, callbacks=(), **fit_options) -> Recipe:
+    """A recipe of this protocol: ``build()`` trained by ``fit`` on ``split()``, tested by ``eval_loss``.
+
+    With ``binarize`` every training batch is binarized afresh (dynamic
+    binarization) and the test set is :func:`test_images`; otherwise both are
+    grey levels. The recorded test metrics are :func:`evaluate_elbo` of
+    ``eval_loss`` (default: the training ``loss``).
+    """
+    return Recipe(build=build, loss=loss, data=split, epochs=epochs, summary=summary,
+                  callbacks=tuple(callbacks),
+                  evaluate=partial(_evaluate_test, loss_fn=eval_loss or loss, binarize=binarize),
+                  fit_options={"lr": lr, "batch_size": batch_size,
+                               "transform": data.binarize_dynamic if binarize else None,
+                               **fit_options})

@@ -1,0 +1,310 @@
+"""The model zoo: every checkpoint the chapters load, the recipe that trains it, and its record.
+
+:data:`RECIPES` is the explicit table, checkpoint name → :class:`vaecourse.recipe.Recipe`,
+merged from the chapter modules; :data:`ALIASES` maps the names of release
+0.1 to the current ones through release 0.2. ``python -m vaecourse.zoo
+train NAME`` runs a recipe and writes two files (see :mod:`vaecourse.store`
+for where):
+
+- ``NAME.pt``: the ``state_dict`` with config, metrics and history
+  (loaded with ``weights_only=True``), and
+- ``NAME.json``: its record: size, sha256, the command, wall time, threads,
+  versions and the test metrics.
+
+Chapters call :func:`load`, which finds the weights (on disk or downloaded),
+checks their size and sha256 against the record, builds the model and loads
+them, or trains it first when no checkpoint exists anywhere ("checkpoint
+exists → load, else train"). Training saves each finished epoch to
+``NAME.partial.pt``; a run that is interrupted resumes from there.
+
+    python -m vaecourse.zoo list | train NAME [NAME ...] | verify | table | readme
+"""
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+from vaecore import __version__, distributed
+from vaecore.checkpoint import Checkpoint, _atomic_file, file_sha256, load_checkpoint, save_checkpoint
+from vaecore.device import default_device
+
+from . import store
+from .chapters import (ch05_first_vae, ch06_latent_space, ch07_beta, ch08_residual_vae,
+                       ch09_vae_vs_gan, ch10_mmd_vae, ch11_evaluation)
+from .recipe import Recipe
+from .store import CheckpointMissing, read_record, record
+
+__all__ = ["Recipe", "RECIPES", "ALIASES", "recipes", "canonical", "load", "train", "record",
+           "verify", "table", "readme", "main"]
+
+#: Every checkpoint of the course, by name: the chapters' tables, merged explicitly.
+RECIPES: dict[str, Recipe] = {
+    **ch05_first_vae.RECIPES,
+    **ch06_latent_space.RECIPES,
+    **ch07_beta.RECIPES,
+    **ch08_residual_vae.RECIPES,
+    **ch09_vae_vs_gan.RECIPES,
+    **ch10_mmd_vae.RECIPES,
+    **ch11_evaluation.RECIPES,
+}
+
+#: The checkpoint names of release 0.1 (deprecated in 0.2; removed in the release after it).
+ALIASES = {
+    "mnist-mlp-bernoulli": "mnist-mlp-bernoulli-z20-e30",
+    "mnist-mlp-bernoulli-e10": "mnist-mlp-bernoulli-z20-e10",
+    "mnist-mlp-bernoulli-pixelmean-e10": "mnist-mlp-bernoulli-pixelmean-z20-e10",
+    "mnist-mlp-normal-unitvar-e10": "mnist-mlp-normal-unitvar-z20-e10",
+    "mnist-mlp-normal-learnedvar-e10": "mnist-mlp-normal-learnedvar-z20-e10",
+    "mnist-conv-bernoulli-e10": "mnist-conv-bernoulli-z20-e10",
+    "mnist-mlp-beta-0.1": "mnist-mlp-bernoulli-z20-beta0.1-e30",
+    "mnist-mlp-beta-0.5": "mnist-mlp-bernoulli-z20-beta0.5-e30",
+    "mnist-mlp-beta-2": "mnist-mlp-bernoulli-z20-beta2-e30",
+    "mnist-mlp-beta-10": "mnist-mlp-bernoulli-z20-beta10-e30",
+    "mnist-mlp-latent1": "mnist-mlp-bernoulli-z1-e30",
+    "mnist-mlp-latent2": "mnist-mlp-bernoulli-z2-e30",
+    "mnist-mlp-latent50": "mnist-mlp-bernoulli-z50-e30",
+    "mnist-mlp-latent50-warmup": "mnist-mlp-bernoulli-warmup-z50-e30",
+    "mnist-mlp-noise": "mnist-mlp-bernoulli-noise-z20-e30",
+    "mnist-mlp-flow": "mnist-mlp-bernoulli-flow-z20-e30",
+    "mnist-mlp-iwae-k5": "mnist-mlp-bernoulli-iwae-k5-z20-e30",
+    "mnist-mlp-fixed-binarization": "mnist-mlp-bernoulli-fixedbin-z20-e30",
+    "mnist-mlp2-flow-iwae-k5": "mnist-mlp2-bernoulli-flow-iwae-k5-z50-e50",
+    "mnist32-lenet": "mnist32-lenet-classifier-e3",
+    "mnist32-mlp-vae-z100": "mnist32-mlp-bernoulli-z100-e20",
+    "mnist32-mlp-gan-z100": "mnist32-mlp-gan-z100-e20",
+    "mnist32-mlp-gan-z100-smooth": "mnist32-mlp-gan-smooth-z100-e10",
+    "cifar-bh-resnet-beta0.01": "cifar-bh-resnet-bernoulli-z64-beta0.01-e15",
+    "cifar-bh-resnet-beta1": "cifar-bh-resnet-bernoulli-z64-e15",
+    "cifar-bh-conv-beta1": "cifar-bh-conv-bernoulli-z64-e15",
+    "cifar-bh-classifier": "cifar-bh-cnn-classifier-e8",
+    "shapes-classifier": "shapes-cnn-classifier-e8",
+    "shapes-mlp-vae": "shapes-mlp-bernoulli-z8-e50",
+    "shapes-mlp-mmd": "shapes-mlp-bernoulli-mmd-z8-e50",
+    "shapes-mlp-mmd-noise": "shapes-mlp-bernoulli-mmd-noise-z8-e50",
+    "shapes-mlp-mmd-noise-unitscale": "shapes-mlp-bernoulli-mmd-noise-unitscale-z8-e50",
+}
+
+
+def recipes() -> dict[str, Recipe]:
+    """All recipes, by checkpoint name (:data:`RECIPES`)."""
+    return RECIPES
+
+
+def canonical(name: str) -> str:
+    """``name``, or the current name of a deprecated one (with a DeprecationWarning)."""
+    if name in ALIASES:
+        warnings.warn(f"checkpoint name {name!r} is deprecated: use {ALIASES[name]!r}",
+                      DeprecationWarning, stacklevel=3)
+        return ALIASES[name]
+    return name
+
+
+def _recipe(name: str) -> Recipe:
+    table_ = recipes()
+    if name not in table_:
+        raise ValueError(f"unknown checkpoint {name!r}; expected one of {sorted(table_)}")
+    return table_[name]
+
+
+def load(name: str, *, train_if_missing: bool = True, directory=None, device=None):
+    """Return ``(model, checkpoint)`` for ``name``, in eval mode, on ``device``.
+
+    ``device``: default ``$VAECORE_DEVICE``, else the CPU (chapters pass CPU
+    tensors; :func:`vaecore.device.default_device`); the weights are mapped
+    straight there.
+
+    The weights are found as :mod:`vaecourse.store` says (``directory``, then
+    ``$VAECORE_CHECKPOINT_DIR``, the checkout's ``checkpoints/``, the user
+    cache, a download). Their size and sha256 are compared with the record
+    ``NAME.json`` before loading: a file that differs raises ValueError, and
+    a file without a record raises FileNotFoundError (neither is loaded).
+    When the checkpoint exists nowhere, it is trained first if
+    ``train_if_missing`` (this can take minutes), else FileNotFoundError.
+    Building the model leaves the caller's global random stream untouched.
+    """
+    name = canonical(name)
+    recipe = _recipe(name)
+    try:
+        store.weights_path(name, directory)
+    except CheckpointMissing as missing:
+        if not train_if_missing:
+            raise FileNotFoundError(f"{missing}; python -m vaecourse.zoo train {name}") from None
+        train(name, directory=directory)
+    device = default_device(device, fallback="cpu")
+    model = recipe.build().to(device)
+    checkpoint = store.load_weights(name, model, directory, map_location=device)
+    return model.eval(), checkpoint
+
+
+def _write_folder(directory) -> Path:
+    """Where :func:`train` writes: ``directory``, else ``$VAECORE_CHECKPOINT_DIR``, the checkout, the cache."""
+    folders = store._folders(directory)
+    return folders[0]
+
+
+def train(name: str, *, directory=None, progress: bool = True) -> Checkpoint:
+    """Train recipe ``name`` to its total number of epochs (resuming), evaluate, save, record.
+
+    On :func:`vaecore.device.default_device`: ``$VAECORE_DEVICE``, else CUDA,
+    MPS or the CPU; the returned checkpoint is mapped there too. Under ``torchrun`` every rank
+    trains (``fit`` splits each batch) and rank 0 alone evaluates and writes
+    the checkpoint and its record; the others wait for it, then load it too.
+    A partial checkpoint that already holds every epoch is evaluated and
+    recorded without training further.
+    """
+    name = canonical(name)
+    recipe = _recipe(name)
+    folder = _write_folder(directory)
+    final, partial = folder / f"{name}.pt", folder / f"{name}.partial.pt"
+    device, main = default_device(), distributed.is_main()
+    model, history, before = recipe.build().to(device), None, 0.0
+    if partial.is_file():  # resume from the last finished epoch
+        resumed = load_checkpoint(partial, model, map_location=device)
+        history, before = resumed.history, sum(resumed.history.epoch_time)
+        if progress and main:
+            print(f"{name}: resuming after epoch {len(history)}")
+    start = time.perf_counter()
+    # Epochs still to run: none when an interrupted run had already finished training.
+    remaining = recipe.epochs - (len(history) if history else 0)
+    if remaining > 0:
+        if hasattr(recipe.loss, "start"):  # a scheduled loss continues where the run stopped
+            recipe.loss.start(recipe.epochs - remaining)
+        train_data, val_data = recipe.data()
+        history = recipe.trainer(model, recipe.loss, train_data, val=val_data, epochs=recipe.epochs,
+                                 seed=recipe.seed, checkpoint=partial, history=history,
+                                 callbacks=[make(model) for make in recipe.callbacks],
+                                 progress=progress, **recipe.fit_options)
+    wall = before + time.perf_counter() - start
+    if not main:
+        distributed.barrier()  # until rank 0 has written the checkpoint and its record
+        return load_checkpoint(final, map_location=device)
+    metrics = recipe.evaluate(model.eval())
+    save_checkpoint(final, model, config={"recipe": name, "summary": recipe.summary},
+                    metrics=metrics, history=history)
+    partial.unlink(missing_ok=True)
+    info = {"name": name, "file": final.name, "bytes": final.stat().st_size,
+            "sha256": file_sha256(final), "command": f"python -m vaecourse.zoo train {name}",
+            "summary": recipe.summary, "epochs": len(history),
+            "train_wall_time_s": round(wall, 1), "threads": torch.get_num_threads(),
+            "machine": _machine(device), "torch": torch.__version__, "vaecore": __version__,
+            "metrics": metrics}
+    with _atomic_file(folder / f"{name}.json") as f:  # never a half-written record
+        f.write((json.dumps(info, indent=2) + "\n").encode())
+    distributed.barrier()  # the other ranks may read it now
+    return load_checkpoint(final, map_location=device)
+
+
+def _machine(device: torch.device) -> str:
+    """What trained it, for the record: "x86_64 CPU", the GPU's name; the process count."""
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda"  # not run here
+            else "Apple MPS" if device.type == "mps" else f"{platform.machine()} CPU")
+    world = distributed.world_size()
+    return name if world == 1 else f"{world} x {name} (torchrun)"
+
+
+def _shipped_problem(folder: Path, name: str, run: dict) -> str | None:
+    path = folder / run["file"]
+    if not path.is_file():
+        return f"{name}: {path.name} is missing"
+    if file_sha256(path) != run["sha256"] or path.stat().st_size != run["bytes"]:
+        return f"{name}: {path.name} does not match its recorded sha256/size"
+    return None
+
+
+def verify(directory=None) -> list[str]:
+    """Problems with the checkpoints in ``directory`` (default: the checkout's); [] when all is well.
+
+    An unreadable or incomplete record is reported as a problem, not raised.
+    Each seed a record lists is checked too: one with shipped weights like the
+    main file; one whose weights are not shipped (metrics only) needs no file.
+    """
+    folder = Path(directory) if directory is not None else store.CHECKOUT_DIR
+    problems = []
+    for meta in sorted(folder.glob("*.json")):
+        try:
+            info = read_record(meta)
+        except ValueError as e:
+            problems.append(f"{meta.stem}: {e}")
+            continue
+        runs = [info] + [run for run in info.get("seeds", []) if "file" in run]
+        problems += [p for run in runs if (p := _shipped_problem(folder, info["name"], run))]
+    return problems
+
+
+def table(directory=None) -> str:
+    """A Markdown table of every checkpoint in ``directory`` and its record (ValueError for a bad one)."""
+    folder = Path(directory) if directory is not None else store.CHECKOUT_DIR
+    rows = ["| checkpoint | what | epochs | train time | test metrics | size | sha256 |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
+    for meta in sorted(folder.glob("*.json")):
+        i = read_record(meta)
+        metrics = ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
+                            for k, v in i["metrics"].items())
+        if "nll" in i and i["nll"]["sha256"] == i["sha256"]:  # from benchmarks/nll.py
+            metrics += f"; **test NLL {i['nll']['nll']:.2f}** (k = {i['nll']['k']:,})"
+        if i.get("seeds"):
+            shipped = sum("file" in run for run in i["seeds"])
+            metrics += f"; {len(i['seeds'])} more seeds recorded ({shipped} with weights)"
+        rows.append(f"| `{i['name']}` | {i['summary']} | {i['epochs']} | "
+                    f"{i['train_wall_time_s'] / 60:.1f} min ({i['threads']} thread"
+                    f"{'s' if i['threads'] > 1 else ''}, {i['machine']}) | "
+                    f"{metrics} | {i['bytes'] / 2**20:.1f} MiB | `{i['sha256'][:12]}…` |")
+    return "\n".join(rows)
+
+
+README_HEADER = """# Model zoo
+
+Every checkpoint the chapters load, generated by `python -m vaecourse.zoo readme`
+from the records written at training time. Each one is reproduced by
+`python -m vaecourse.zoo train NAME`; `python -m vaecourse.zoo verify` checks the
+files against their sha256. Names follow one scheme,
+`<data>-<net>-<kind>[-<variant>…][-z<latent size>][-beta<β>]-e<epochs>`; the names of
+release 0.1 still load in release 0.2, with a warning. Metrics are on held-out
+data as the recipe states (MNIST: the 10,000 test images, binarized once with a fixed
+seed, one sample of z per image, nats per image; the test NLL is the importance-sampled
+estimate of `benchmarks/nll.py`, with k samples per image). Train times are wall-clock
+on the machine named, often shared with other jobs. Outside a checkout, the files are
+downloaded from the repository into `~/.cache/vaecore/checkpoints` and checked
+against these sha256 before they are loaded.
+
+"""
+
+
+def readme(directory=None) -> str:
+    """The text of ``checkpoints/README.md``: a header and :func:`table`."""
+    return README_HEADER + table(directory) + "\n"
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] not in ("list", "train", "verify", "table", "readme"):
+        print(__doc__)
+        return 2
+    if argv[0] == "list":
+        for name, r in sorted(recipes().items()):
+            print(f"{name}: {r.summary}")
+    elif argv[0] == "train":
+        for name in argv[1:] or sys.exit("train: name at least one checkpoint"):
+            start = time.perf_counter()
+            ckpt = train(name)
+            print(f"{name}: {ckpt.metrics} (wall time: {time.perf_counter() - start:.0f} s)")
+    elif argv[0] == "verify":
+        problems = verify()
+        print("\n".join(problems) or "all checkpoints match their records")
+        return 1 if problems else 0
+    elif argv[0] == "table":
+        print(table())
+    else:
+        with _atomic_file(store.CHECKOUT_DIR / "README.md") as f:
+            f.write(readme().encode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
