@@ -24,7 +24,7 @@ import torch
 
 from vaecore import nll
 from vaecourse import zoo
-from vaecourse.chapters.ch11_evaluation import BENCHMARK, write_nll
+from vaecourse.chapters.ch11_evaluation import BENCHMARK, PUBLISHED, write_nll
 from vaecourse.protocol import test_images
 
 
@@ -57,9 +57,9 @@ def main(argv=None) -> int:
             command = "python benchmarks/nll.py --write " + shlex.join(
                 [name, "--k", str(args.k), "--n-test", str(args.n_test), "--seed", str(args.seed)])
             write_nll(name, result, command)
-    print("published (same protocol, k = 5000, 60,000 training images):")
-    for p in nll.PUBLISHED:
-        print(f"{p.model:44s} {p.nll:9.2f}          [{p.source}, {p.where}]")
+    print("published, each with its own protocol:")
+    for p in PUBLISHED:
+        print(f"{p.model:44s} {p.nll:9.2f}          [{p.source}, {p.where}; {p.protocol}]")
     return 0
 
 

@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from vaecore.data import Dataset, binarize_dynamic, binarize_static, pad_to_32, train_val_split
+from vaecore.data import (Dataset, binarize_dynamic, binarize_static, binarize_threshold, pad_to_32,
+                          train_val_split)
 
 
 def test_binarize_dynamic_mean_is_x():
@@ -16,11 +17,18 @@ def test_binarize_dynamic_mean_is_x():
     torch.testing.assert_close(again, sample)
 
 
-def test_binarize_static_threshold():
+def test_binarize_threshold():
     x = torch.tensor([[0.0, 0.3, 0.5, 0.51, 1.0]])
-    torch.testing.assert_close(binarize_static(x), torch.tensor([[0.0, 0.0, 0.0, 1.0, 1.0]]))
-    torch.testing.assert_close(binarize_static(x, threshold=0.2),
+    torch.testing.assert_close(binarize_threshold(x), torch.tensor([[0.0, 0.0, 0.0, 1.0, 1.0]]))
+    torch.testing.assert_close(binarize_threshold(x, threshold=0.2),
                                torch.tensor([[0.0, 1.0, 1.0, 1.0, 1.0]]))
+
+
+def test_binarize_static_is_a_deprecated_alias_of_binarize_threshold():
+    x = torch.tensor([[0.0, 0.3, 0.5, 0.51, 1.0]])
+    with pytest.warns(DeprecationWarning, match="binarize_threshold"):
+        old = binarize_static(x, threshold=0.2)
+    torch.testing.assert_close(old, binarize_threshold(x, threshold=0.2))
 
 
 @pytest.mark.parametrize("bad", [torch.tensor([[0.5, 1.5]]), torch.tensor([[-0.1]]),
@@ -30,11 +38,11 @@ def test_binarize_dynamic_rejects(bad):
         binarize_dynamic(bad)
 
 
-def test_binarize_static_rejects():
+def test_binarize_threshold_rejects():
     with pytest.raises(ValueError, match="threshold"):
-        binarize_static(torch.zeros(2, 2), threshold="0.5")
+        binarize_threshold(torch.zeros(2, 2), threshold="0.5")
     with pytest.raises(ValueError, match="x"):
-        binarize_static(torch.zeros(2, 2, dtype=torch.int64))
+        binarize_threshold(torch.zeros(2, 2, dtype=torch.int64))
 
 
 def _dataset(n=50):

@@ -1,11 +1,13 @@
-"""Tests for vaecore.proportions: the Wilson interval against scipy, its properties, bad input."""
+"""Tests for vaecore.proportions: the Wilson interval against scipy, its properties, bad input;
+the cluster bootstrap against the binomial case and correlated clusters."""
 import math
 
 import numpy as np
 import pytest
+import torch
 from scipy.stats import binomtest
 
-from vaecore.proportions import Proportion, wilson_interval
+from vaecore.proportions import Proportion, cluster_bootstrap_interval, wilson_interval
 
 
 @pytest.mark.parametrize("k, n", [(0, 1), (1, 1), (0, 16), (15, 16), (18, 25), (720, 1000),
@@ -56,3 +58,59 @@ def test_coverage_close_to_nominal():
 def test_bad_input_is_a_clear_error(k, n, confidence):
     with pytest.raises(ValueError):
         wilson_interval(k, n, confidence)
+
+
+# --- cluster_bootstrap_interval -------------------------------------------------------------
+
+
+def test_bootstrap_with_clusters_of_one_agrees_with_wilson():
+    """Independent trials, one per cluster: the percentile interval is about the binomial one."""
+    y = torch.zeros(400)
+    y[:120] = 1                                               # 30 % of 400
+    got = cluster_bootstrap_interval(y, torch.arange(400),
+                                     generator=torch.Generator().manual_seed(0))
+    want = wilson_interval(120, 400)
+    assert (got.share, got.k, got.n) == (0.3, 120, 400)
+    assert abs(got.low - want.low) < 0.01 and abs(got.high - want.high) < 0.01
+    assert 0.85 < (got.high - got.low) / (want.high - want.low) < 1.15
+
+
+def test_bootstrap_is_wider_when_clusters_are_correlated():
+    """20 clusters of 20 trials that all succeed or all fail: about 20 trials' worth, not 400."""
+    clusters = torch.arange(400) // 20
+    y = (clusters < 6).float()                                # 6 of 20 clusters succeed: 30 %
+    got = cluster_bootstrap_interval(y, clusters, generator=torch.Generator().manual_seed(0))
+    binomial = wilson_interval(120, 400)
+    assert got.share == 0.3
+    assert (got.high - got.low) > 3 * (binomial.high - binomial.low)
+    # the resampled share is (clusters drawn that succeed) / 20: a binomial(20, 0.3) / 20
+    assert 0.05 <= got.low <= 0.15 and 0.45 <= got.high <= 0.55
+
+
+def test_bootstrap_crossed_factors_and_reproducibility():
+    """A 30 x 30 grid whose rows differ: resampling rows and columns is wider than cells alone."""
+    rows, cols = torch.meshgrid(torch.arange(30), torch.arange(30), indexing="ij")
+    rows, cols = rows.flatten(), cols.flatten()
+    y = ((rows < 12) | ((cols < 3) & (rows < 20))).float()   # a row effect, a weak column effect
+    seed = lambda: torch.Generator().manual_seed(1)            # noqa: E731
+    crossed = cluster_bootstrap_interval(y, (rows, cols), generator=seed())
+    again = cluster_bootstrap_interval(y, [rows, cols], generator=seed())
+    cells = cluster_bootstrap_interval(y, torch.arange(900), generator=seed())
+    assert crossed == again
+    assert crossed.low <= crossed.share <= crossed.high
+    assert crossed.high - crossed.low > 2 * (cells.high - cells.low)
+
+
+T = torch.tensor
+
+
+@pytest.mark.parametrize("successes, clusters, kwargs", [
+    (T([0.5, 1.0]), T([0, 1]), {}),                   # not 0/1
+    (T([0, 1]), T([0, 1, 2]), {}),                    # one label per trial
+    (T([]), T([]), {}),                               # no trials
+    (T([0, 1]), [], {}),                              # no factor
+    (T([0, 1]), T([0, 1]), {"n_resamples": 0}),
+    (T([0, 1]), T([0, 1]), {"confidence": 1.0})])
+def test_bootstrap_bad_input_is_a_clear_error(successes, clusters, kwargs):
+    with pytest.raises(ValueError):
+        cluster_bootstrap_interval(successes, clusters, **kwargs)

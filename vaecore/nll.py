@@ -1,4 +1,4 @@
-r"""The test-likelihood benchmark: its protocol, the published numbers, our records.
+r"""The test-likelihood benchmark: its protocol and how results are stored in records.
 
 Protocol (the one of the IWAE paper's Table 1): MNIST with **dynamic
 binarization** (each training batch binarized afresh, pixel ~ Bernoulli(grey
@@ -24,25 +24,8 @@ import torch
 from vaecore._checks import check_positive_int
 from vaecore.elbo import log_likelihood_is
 
-__all__ = ["Published", "PUBLISHED", "NLLResult", "estimate_nll", "write_result",
+__all__ = ["NLLResult", "estimate_nll", "write_result",
            "stored_result"]
-
-
-class Published(NamedTuple):
-    """A number from the literature on the same protocol (nats per test image)."""
-    model: str
-    nll: float
-    source: str  # a key of book/references.bib
-    where: str
-
-
-PUBLISHED = (
-    Published("VAE, one stochastic layer (Burda et al.)", 86.76, "burda2016importance",
-              "Table 1, k = 5000"),
-    Published("IWAE k = 50, one stochastic layer (Burda et al.)", 84.78, "burda2016importance",
-              "Table 1, k = 5000"),
-    Published("VAE reproduced by Pythae", 89.78, "chadebec2022pythae", "binarized MNIST"),
-)
 
 
 class NLLResult(NamedTuple):

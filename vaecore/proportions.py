@@ -1,18 +1,23 @@
-r"""A share of successes with its Wilson confidence interval.
+r"""A share of successes with its Wilson or cluster-bootstrap confidence interval.
 
 Counting how many generated images a classifier recognises gives a share; a share
 measured on ``n`` images needs an interval. The Wilson score interval keeps
 its stated coverage far better than the textbook :math:`\hat p \pm
 z\sqrt{\hat p(1-\hat p)/n}`, which collapses to a point at 0 % and 100 %.
+Both assume ``n`` independent trials; when trials share their sources (mixes
+built from the same images), :func:`cluster_bootstrap_interval` resamples the
+sources instead.
 """
 from __future__ import annotations
 
 import math
 from numbers import Integral, Real
 from statistics import NormalDist
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
-__all__ = ["Proportion", "wilson_interval"]
+import torch
+
+__all__ = ["Proportion", "wilson_interval", "cluster_bootstrap_interval"]
 
 
 class Proportion(NamedTuple):
@@ -62,3 +67,59 @@ def wilson_interval(k: int, n: int, confidence: float = 0.95) -> Proportion:
     denominator = 1 + z * z / n
     low, high = (centre - half) / denominator, (centre + half) / denominator
     return Proportion(p, max(0.0, min(low, p)), min(1.0, max(high, p)), int(k), int(n))
+
+
+def cluster_bootstrap_interval(successes: torch.Tensor,
+                               clusters: torch.Tensor | Sequence[torch.Tensor],
+                               n_resamples: int = 2000, confidence: float = 0.95,
+                               generator: torch.Generator | None = None) -> Proportion:
+    r"""The share of successes with a percentile interval that resamples whole clusters.
+
+    .. math::
+        \hat p^{*}_b = \frac{\sum_i w^{*}_{b,i}\, y_i}{\sum_i w^{*}_{b,i}}, \qquad
+        w^{*}_{b,i} = \prod_{f} m^{*}_{b,f}\big(c_f(i)\big)
+
+    Equation (cluster-bootstrap): in resample :math:`b`, each factor :math:`f` draws
+    its clusters with replacement, as many as it has; :math:`m^{*}_{b,f}(c)` is how
+    often cluster :math:`c` was drawn, and trial :math:`i` counts once per draw of
+    each of its clusters. One factor is the ordinary cluster bootstrap; with
+    several crossed factors (each trial pairs one item of every factor, such as
+    an image of a horse and one of a bird) each factor is resampled independently.
+    The interval is the percentile interval of the :math:`\hat p^{*}_b`; it covers
+    the variation from sampling the clusters.
+
+    Args:
+        successes: ``(n,)`` 0/1 or bool, one entry per trial, ``n >= 1``.
+        clusters: ``(n,)`` integer labels, or a sequence of them, one per crossed factor.
+        n_resamples: the number of bootstrap resamples, ``>= 1``.
+        confidence: the coverage, in ``(0, 1)``; the interval runs from the
+            :math:`(1-\text{confidence})/2` to the :math:`(1+\text{confidence})/2` quantile.
+        generator: optional ``torch.Generator`` for the resampling.
+
+    Returns:
+        :class:`Proportion` ``(share, low, high, k, n)``, ``share = k / n`` over all trials.
+    """
+    y = torch.as_tensor(successes).flatten()
+    if not bool(((y == 0) | (y == 1)).all()) or len(y) < 1:
+        raise ValueError("successes: expected a non-empty tensor of 0/1 or bool values")
+    factors = [clusters] if torch.is_tensor(clusters) else list(clusters)
+    if not factors or any(torch.as_tensor(c).shape != y.shape for c in factors):
+        raise ValueError(f"clusters: expected one or more labels of shape {tuple(y.shape)}")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, Integral) or n_resamples < 1:
+        raise ValueError(f"n_resamples: expected an integer >= 1, got {n_resamples!r}")
+    _check(0, 1, confidence)
+    weights = torch.ones(n_resamples, len(y), dtype=torch.float64)
+    for labels in factors:
+        index = torch.unique(torch.as_tensor(labels), return_inverse=True)[1]   # 0..K-1
+        K = int(index.max()) + 1
+        drawn = torch.randint(K, (n_resamples, K), generator=generator)
+        counts = torch.zeros(n_resamples, K, dtype=torch.float64).scatter_add_(
+            1, drawn, torch.ones(n_resamples, K, dtype=torch.float64))        # m*_{b,f}(c)
+        weights *= counts[:, index]                                            # w*_{b,i}
+    total = weights.sum(1)
+    # $\hat p^*_b$; a resample with no trial left (only possible for sparse crossings) is dropped
+    shares = (weights @ y.double())[total > 0] / total[total > 0]
+    low, high = torch.quantile(shares, torch.tensor([(1 - confidence) / 2, (1 + confidence) / 2],
+                                                    dtype=torch.float64)).tolist()
+    k, n = int(y.sum()), len(y)
+    return Proportion(k / n, low, high, k, n)

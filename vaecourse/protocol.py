@@ -6,8 +6,12 @@
   for validation and the other 55,000 are trained on. (The 32×32 runs of
   chapter 9 hold out a different random 5,000; their module and records say so.)
 - **Test binarization**: :func:`test_images`: the 10,000 test images,
-  binarized once, with seed ``TEST_SEED`` = 1; every reported MNIST test
-  number uses these same bits.
+  binarized once by one Bernoulli draw with the grey levels as probabilities
+  (seed ``TEST_SEED`` = 1), then kept fixed; every reported MNIST test number
+  uses these same bits. One fixed stochastic draw is what the literature calls
+  static binarization; it is our own draw, not the widely shared file of
+  Larochelle and Murray (2011), and training binarizes dynamically (a new draw
+  per batch).
 - **Test ELBO**: :func:`evaluate_elbo`: the mean of every field of the loss
   over a test set, one sample of z per image from a generator seeded with
   ``EVAL_SEED`` = 2, in batches of ``batch_size``; nats per image.
@@ -47,7 +51,10 @@ def mnist_train_all() -> tuple[torch.Tensor, None]:
 
 
 def test_images(binarize: bool = True) -> torch.Tensor:
-    """The 10,000 test images ``(10000, 1, 28, 28)``, binarized once with seed 1 (or grey levels)."""
+    """The 10,000 test images ``(10000, 1, 28, 28)``, one fixed Bernoulli draw with seed 1 (or grey levels).
+
+    The fixed draw is static binarization in the literature's sense (not a threshold).
+    """
     x = data.mnist("test").x
     return data.binarize_dynamic(x, torch.Generator().manual_seed(TEST_SEED)) if binarize else x
 

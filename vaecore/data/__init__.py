@@ -14,10 +14,10 @@ from vaecore.data.errors import CorruptDataError, DataNotFoundError
 from vaecore.data.locate import ENV_VAR
 from vaecore.data.idx_datasets import fashion_mnist, mnist
 from vaecore.data.shape_images import SHAPE_CLASSES, shapes
-from vaecore.data.transforms import (Split, binarize_dynamic, binarize_static, pad_to_32,
-                                     train_val_split)
+from vaecore.data.transforms import (Split, binarize_dynamic, binarize_static,
+                                     binarize_threshold, pad_to_32, train_val_split)
 
 __all__ = ["Dataset", "DataNotFoundError", "CorruptDataError", "ENV_VAR",
            "mnist", "fashion_mnist", "cifar10", "CIFAR10_CLASSES", "digits",
-           "shapes", "SHAPE_CLASSES", "Split", "binarize_dynamic", "binarize_static",
-           "train_val_split", "pad_to_32"]
+           "shapes", "SHAPE_CLASSES", "Split", "binarize_dynamic", "binarize_threshold",
+           "binarize_static", "train_val_split", "pad_to_32"]

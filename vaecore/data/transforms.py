@@ -2,13 +2,17 @@
 
 Binarisation turns grey levels into the binary pixels a Bernoulli likelihood
 models: *dynamic* binarisation draws a fresh Bernoulli sample with
-``p = x`` (usually once per epoch), *static* thresholds once. A deterministic
-train/validation split, and zero padding of 28x28 images to 32x32 (for
-architectures that halve the size several times).
+``p = x`` (usually once per epoch); *static* binarisation, in the literature's
+sense, is one such draw made once and then kept fixed (``binarize_dynamic``
+with a seeded generator, called once); *thresholding* sets every pixel above
+a threshold to 1, which is neither. A deterministic train/validation split,
+and zero padding of 28x28 images to 32x32 (for architectures that halve the
+size several times).
 """
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import NamedTuple
 
 import torch
@@ -17,7 +21,7 @@ import torch.nn.functional as F
 from vaecore._checks import check_positive_int, check_tensor
 from vaecore.data.dataset import Dataset
 
-__all__ = ["Split", "binarize_dynamic", "binarize_static", "train_val_split", "pad_to_32"]
+__all__ = ["Split", "binarize_dynamic", "binarize_threshold", "binarize_static", "train_val_split", "pad_to_32"]
 
 
 class Split(NamedTuple):
@@ -45,12 +49,29 @@ def binarize_dynamic(x: torch.Tensor, generator: torch.Generator | None = None) 
     return torch.bernoulli(x, generator=generator)
 
 
-def binarize_static(x: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
-    """``1`` where ``x > threshold``, else ``0``; same shape and dtype as ``x``."""
+def binarize_threshold(x: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """``1`` where ``x > threshold``, else ``0``; same shape and dtype as ``x``.
+
+    Deterministic thresholding. It is not the "static binarization" of the
+    literature, which is one fixed Bernoulli draw (see ``binarize_dynamic``).
+    """
     check_tensor("x", x)
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
         raise ValueError(f"threshold: expected a number, got {threshold!r}")
     return (x > threshold).to(x.dtype)
+
+
+def binarize_static(x: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """Deprecated alias of :func:`binarize_threshold` (it thresholds); removed in 0.3.0.
+
+    The old name was misleading: static binarization in the literature is one
+    fixed Bernoulli draw, not a threshold. Warns with ``DeprecationWarning``.
+    """
+    warnings.warn("binarize_static is deprecated and will be removed in 0.3.0: it thresholds, "
+                  "so it is now called binarize_threshold (static binarization in the "
+                  "literature is one fixed Bernoulli draw: binarize_dynamic with a seeded "
+                  "generator, made once)", DeprecationWarning, stacklevel=2)
+    return binarize_threshold(x, threshold)
 
 
 def _tensors(data) -> list:
