@@ -10,9 +10,10 @@ import pytest
 import torch
 from torch import nn
 from torch.distributions import Bernoulli, MultivariateNormal, Normal
+from torch.testing import assert_close
 
 from vaecore.elbo import (ELBOTerms, IWAETerms, iwae_bound, iwae_loss, log_likelihood_is,
-                          negative_elbo)
+                          negative_elbo, negative_elbo_fast)
 from vaecore.kl import kl_normal_normal
 from vaecore.likelihoods import normal
 from vaecore.mlp import MLPDecoder, MLPEncoder
@@ -303,3 +304,53 @@ def test_reconstruction_is_the_deprecated_name_of_log_likelihood():
     terms = negative_elbo(model, torch.rand(3, 1, 4, 4).round())
     with pytest.warns(DeprecationWarning, match="log_likelihood"):
         assert terms.reconstruction is terms.log_likelihood
+
+
+@pytest.mark.parametrize("beta", [1.0, 0.3, 4.0])
+@pytest.mark.parametrize("binary", [True, False])
+def test_negative_elbo_fast_gives_the_values_and_gradients_of_negative_elbo(beta, binary):
+    torch.manual_seed(0)
+    model = VAE(MLPEncoder((1, 5, 5), 3, hidden=(16,)), MLPDecoder(3, (1, 5, 5), hidden=(16,)))
+    model = model.double()
+    with torch.no_grad():  # logits up to about +-40: the tails of log(1 + e^l) are exercised
+        model.decoder.to_x[0].weight.mul_(20.0)
+    x = torch.rand(7, 1, 5, 5, generator=seeded(2), dtype=torch.float64)
+    x = x.round() if binary else x
+    results = []
+    for loss_fn in (negative_elbo, negative_elbo_fast):
+        model.zero_grad()
+        terms = loss_fn(model, x, beta=beta, generator=seeded(3))
+        terms.loss.backward()
+        results.append((terms, [p.grad.clone() for p in model.parameters()]))
+    (slow, slow_grads), (fast, fast_grads) = results
+    assert type(fast) is ELBOTerms
+    assert fast.loss.shape == () and fast.log_likelihood.shape == fast.kl.shape == (7,)
+    assert model(x).x_params.abs().max() > 20  # the tails are reached
+    for name in ELBOTerms._fields:
+        assert_close(getattr(fast, name), getattr(slow, name), rtol=1e-12, atol=1e-12)
+    for g_fast, g_slow in zip(fast_grads, slow_grads, strict=True):
+        assert_close(g_fast, g_slow, rtol=1e-10, atol=1e-12)
+
+
+def test_negative_elbo_fast_under_bfloat16_autocast_sums_in_float32():
+    model, x = _image_vae(), torch.rand(5, 1, 4, 4, generator=seeded(1)).round()
+    exact = negative_elbo(model, x, generator=seeded(4))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        terms = negative_elbo_fast(model, x, generator=seeded(4))
+    assert all(t.dtype == torch.float32 for t in terms)
+    assert_close(terms.loss, exact.loss, rtol=0.02, atol=0)  # bfloat16 products, same bound
+    terms.loss.backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in model.parameters())
+
+
+def test_negative_elbo_fast_refuses_what_it_does_not_compute():
+    from vaecore.flows import FlowPrior  # no closed-form KL
+    x = torch.rand(3, 1, 4, 4, generator=seeded(1))
+    gaussian = VAE(MLPEncoder((1, 4, 4), 2), MLPDecoder(2, (1, 4, 4)), likelihood=normal(0.0))
+    with pytest.raises(ValueError, match="bernoulli likelihood and StdNormalPrior.*negative_elbo"):
+        negative_elbo_fast(gaussian, x)
+    mixture = VAE(MLPEncoder((1, 4, 4), 2), MLPDecoder(2, (1, 4, 4)), prior=FlowPrior(2))
+    with pytest.raises(ValueError, match="got bernoulli and FlowPrior"):
+        negative_elbo_fast(mixture, x)
+    with pytest.raises(ValueError, match="pass the images alone"):
+        negative_elbo_fast(_image_vae(), (x, torch.arange(3)))

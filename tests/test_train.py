@@ -510,3 +510,24 @@ def test_epochs_is_the_total_so_a_finished_run_trains_no_more():
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
     with pytest.raises(ValueError, match="at least the 3 already in history"):
         train_quiet(tiny_autoencoder(), recon_loss, x, epochs=2, history=done)
+
+
+def test_the_fast_negative_elbo_under_bfloat16_trains_as_the_default_does():
+    from vaecore.elbo import negative_elbo, negative_elbo_fast
+    from vaecore.mlp import MLPDecoder, MLPEncoder
+    from vaecore.vae import VAE
+
+    def vae():
+        torch.manual_seed(0)
+        return VAE(MLPEncoder((1, 6, 6), 2, hidden=(32,)), MLPDecoder(2, (1, 6, 6), hidden=(32,)))
+
+    g = torch.Generator().manual_seed(0)
+    stripes = torch.rand(512, 1, 6, 1, generator=g).round().expand(512, 1, 6, 6).contiguous()
+    exact = train_quiet(vae(), negative_elbo, stripes, epochs=8, lr=2e-2)
+    model = vae()
+    fast = train_quiet(model, negative_elbo_fast, stripes, epochs=8, lr=2e-2,
+                       autocast=torch.bfloat16)
+    assert set(fast.train) == set(exact.train) == {"loss", "log_likelihood", "kl"}
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert fast.train["loss"][-1] < 0.8 * fast.train["loss"][0]  # it trains ...
+    assert_close(fast.train["loss"][-1], exact.train["loss"][-1], rtol=0.1, atol=0)  # ... as far
