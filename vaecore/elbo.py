@@ -66,7 +66,7 @@ def negative_elbo(model, x: torch.Tensor, beta: float = 1.0,
     per example,
 
     .. math::
-        \mathcal L = \frac1B \sum_{b=1}^B -\big(\log p(x_b \mid z_b)
+        \mathcal J_\beta = \frac1B \sum_{b=1}^B -\big(\log p(x_b \mid z_b)
         - \beta\, \mathrm{KL}(q(z \mid x_b) \,\|\, p(z))\big)
 
     Equation (negative-elbo). The KL is :func:`kl_term`:

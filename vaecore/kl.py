@@ -129,13 +129,14 @@ def entropy_bernoulli(logits: torch.Tensor) -> torch.Tensor:
     r"""Entropy of factorised Bernoullis, in nats, from logits.
 
     .. math::
-        H(\rho) = -\sum_i \rho_i \log\rho_i + (1 - \rho_i) \log(1 - \rho_i)
+        H(\rho) = -\sum_i \big[\rho_i \log\rho_i + (1 - \rho_i) \log(1 - \rho_i)\big]
 
     Equation (entropy-bernoulli). This is the entropy of one distribution, not
-    a cross-entropy. Against the uniform Bernoulli, per dimension,
+    a cross-entropy. Against the uniform Bernoulli, per dimension :math:`i`,
+    with :math:`H(\rho_i)` the :math:`i`-th term of the sum,
 
     .. math::
-        \mathrm{KL}\big(\mathcal B(\rho) \,\|\, \mathcal B(\tfrac12)\big) = \log 2 - H(\rho)
+        \mathrm{KL}\big(\mathcal B(\rho_i) \,\|\, \mathcal B(\tfrac12)\big) = \log 2 - H(\rho_i)
 
     Equation (kl-bernoulli-uniform).
 

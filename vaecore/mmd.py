@@ -169,7 +169,7 @@ def info_vae_loss(model, x: torch.Tensor, *, alpha: float = 1.0, lam: float = 10
     r"""The InfoVAE family objective (Zhao et al., 2017), to minimise.
 
     .. math::
-        \mathcal L = \frac1B\sum_{b=1}^B\Big[-\log p(x_b \mid z_b)
+        \mathcal J = \frac1B\sum_{b=1}^B\Big[-\log p(x_b \mid z_b)
         + (1-\alpha)\,\mathrm{KL}\big(q(z \mid x_b) \,\|\, p(z)\big)\Big]
         + (\alpha + \lambda - 1)\,\widehat{\mathrm{MMD}}{}^2\big(q(z), p(z)\big)
 

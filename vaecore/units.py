@@ -16,9 +16,9 @@ __all__ = ["bits_per_dim"]
 
 
 def bits_per_dim(nats: torch.Tensor | float, n_dims: int):
-    r"""Nats per image to bits per dimension: :math:`\mathrm{bpd} = \dfrac{\text{nats}}{D \ln 2}`.
+    r"""Nats per image to bits per dimension: :math:`\mathrm{bpd} = \dfrac{\text{nats}}{D_x \ln 2}`.
 
-    Equation (cifar-bits-per-dim), where :math:`D` is ``n_dims``, the number
+    Equation (cifar-bits-per-dim), where :math:`D_x` is ``n_dims``, the number
     of dimensions of one image (``3 * 32 * 32`` for a CIFAR-10 image, ``784``
     for MNIST). ``nats`` is a float or a tensor of any shape (e.g. ``(B,)``,
     one value per image); the result has its type and shape. The sign is

@@ -62,7 +62,7 @@ def negative_elbo_pixel_mean(model, x: torch.Tensor,
     r"""The "reduction pitfall": reconstruction averaged over pixels, KL summed over latents.
 
     .. math::
-        \mathcal L_{\text{mean}} = \frac1B \sum_b \Big[-\frac1{D_x}\log p(x_b \mid z_b)
+        \mathcal J_{\text{mean}} = \frac1B \sum_b \Big[-\frac1{D_x}\log p(x_b \mid z_b)
         + \mathrm{KL}\big(q(z \mid x_b) \,\|\, p(z)\big)\Big]
         = \frac1{D_x}\,\frac1B \sum_b \Big[-\log p(x_b \mid z_b) + D_x\,\mathrm{KL}_b\Big]
 

@@ -20,7 +20,7 @@ the 2,000 test images for the reported metrics.
 Every VAE is evaluated with the full ELBO (β = 1) on the test images by
 :func:`vaecourse.protocol.evaluate_elbo` in batches of 500, one sample of z
 per image with a fixed seed; ``test_bits_per_dim`` is minus the ELBO in bits
-per dimension (:func:`vaecore.units.bits_per_dim`, :math:`D = 3 \cdot 32 \cdot 32`).
+per dimension (:func:`vaecore.units.bits_per_dim`, :math:`D_x = 3 \cdot 32 \cdot 32`).
 With grey levels the Bernoulli term is a continuous cross-entropy, not a
 normalised density, so these numbers compare models under one objective;
 they are not log-likelihoods of the images.

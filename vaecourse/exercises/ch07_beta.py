@@ -45,9 +45,9 @@ _ELBO_MISTAKES = [
      "you averaged log p(x|z) over the pixels: that divides the reconstruction by the number "
      "of pixels P and gives an effective β of P·β. Sum over the pixels."),
     ("reduction", lambda lp, kl, b: -(lp.flatten(1).sum(1) - b * kl.mean(1)).mean(),
-     "you averaged the KL over the latent dimensions: that divides β by D. Sum over them."),
+     "you averaged the KL over the latent dimensions: that divides β by their number d. Sum over them."),
     ("reduction", lambda lp, kl, b: -(lp.flatten(1).mean(1) - b * kl.mean(1)).mean(),
-     "you averaged both terms over their event dimensions: the effective β becomes P·β/D. "
+     "you averaged both terms over their event dimensions: the effective β becomes P·β/d (d latent dimensions). "
      "Sum over pixels and over latent dimensions; average only over the batch."),
     ("reduction", lambda lp, kl, b: -(lp.flatten(1).sum(1) - b * kl.sum(1)).sum(),
      "the loss is summed over the batch: average it, so that the step size does not "
