@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     print(f"test NLL, nats per image: {len(x):,} dynamically binarized MNIST test images, "
           f"k = {args.k:,} importance samples; ± one standard error over images")
     print(f"{'model':44s} {'-log p(x)':>16s} {'-ELBO (k=1)':>16s} {'time':>8s}")
-    for name in args.models:
+    for name in map(zoo.canonical, args.models):  # an old name is stored under the new one
         model, _ = zoo.load(name, train_if_missing=False)
         result, _ = nll.estimate_nll(model, x, args.k, seed=args.seed,
                                      batch_size=args.batch_size, chunk=args.chunk)

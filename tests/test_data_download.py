@@ -170,6 +170,26 @@ def test_wrong_body_on_first_mirror_falls_through_to_second(tmp_path, http_serve
     assert sorted(p.name for p in dest.parent.iterdir()) == ["f.gz"]
 
 
+def test_a_connection_dropped_mid_body_falls_through_to_the_next_mirror(tmp_path, monkeypatch):
+    """http.client's IncompleteRead (a chunked body cut short) is not an OSError."""
+    import http.client
+    import io
+
+    class Cut(io.BytesIO):
+        headers = {}
+
+        def read(self, n=-1):
+            if self.tell():
+                raise http.client.IncompleteRead(b"", SIZE)
+            return super().read(min(n, SIZE // 2))
+
+    monkeypatch.setattr(download_module, "_fetch", lambda url, timeout: (
+        Cut(PAYLOAD) if "cut" in url else io.BytesIO(PAYLOAD)))
+    dest = fetch(["https://cut.invalid/f.gz", "https://good.invalid/f.gz"], tmp_path / "f.gz")
+    assert dest.read_bytes() == PAYLOAD
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["f.gz"]
+
+
 def test_same_size_wrong_md5_falls_through(tmp_path, http_server):
     routes, base = http_server
     routes["/stale/f.gz"] = (PAYLOAD[::-1], SIZE, None)

@@ -73,7 +73,7 @@ def served(tmp_path, monkeypatch):
     monkeypatch.setattr(store, "CHECKOUT_DIR", tmp_path / "no-checkout")
     monkeypatch.delenv(store.ENV_VAR, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
-    yield remote, cache / "vaecore" / "checkpoints"
+    yield remote, store.cache_dir()
     server.shutdown()
     thread.join()
 
@@ -154,3 +154,33 @@ def test_fetch_refuses_an_oversized_body(served):
 def test_the_download_url_is_the_repository_s():
     from vaecourse import CHECKPOINT_REF, REPOSITORY_URL
     assert store.url("a.pt") == f"{REPOSITORY_URL}/raw/{CHECKPOINT_REF}/checkpoints/a.pt"
+
+
+def test_the_cache_is_kept_per_release(served):
+    from vaecourse import CHECKPOINT_REF, __version__
+    assert CHECKPOINT_REF == f"v{__version__}" and store.cache_dir().name == CHECKPOINT_REF
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", "..", ""])
+def test_a_name_that_is_not_a_plain_file_name_is_refused_before_any_download(served, name):
+    remote, cache = served
+    with pytest.raises(ValueError, match="plain file name"):
+        store.weights_path(name)
+    assert not cache.exists() or not any(cache.parent.parent.rglob("*.json"))
+
+
+def test_a_record_whose_file_leaves_the_folder_is_refused(served):
+    remote, cache = served
+    info = write_checkpoint(remote)
+    (remote / f"{NAME}.json").write_text(json.dumps({**info, "file": "../escaped.pt"}))
+    with pytest.raises(store.CheckpointMissing, match="plain file name"):
+        store.weights_path(NAME)
+    assert not list(cache.parent.rglob("escaped.pt")) and not (cache / f"{NAME}.json").exists()
+
+
+def test_a_downloaded_page_that_is_not_a_record_is_not_kept(served):
+    remote, cache = served
+    (remote / f"{NAME}.json").write_text("<html>captive portal</html>")
+    with pytest.raises(store.CheckpointMissing, match="not a readable record"):
+        store.record(NAME)
+    assert not (cache / f"{NAME}.json").exists() and not list(cache.glob(".*"))

@@ -258,3 +258,30 @@ def test_only_rank_0_writes(tmp_path, fake, monkeypatch):
     with pytest.raises(FileNotFoundError):  # rank 0, which would write it, is not running
         zoo.train("tiny", directory=tmp_path, progress=False)
     assert len(fake) == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_record_accepts_an_old_name_like_load(tmp_path, fake, monkeypatch):
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    monkeypatch.setitem(zoo.ALIASES, "tiny-old", "tiny")
+    with pytest.warns(DeprecationWarning, match="tiny-old"):
+        assert zoo.record("tiny-old", directory=tmp_path)["name"] == "tiny"
+
+
+def test_a_recipe_with_its_own_loop_is_refused_under_torchrun(tmp_path, fake, monkeypatch):
+    """Only fit splits batches over processes; another trainer would train N copies."""
+    from vaecore import distributed
+    monkeypatch.setattr(distributed, "init", lambda device: None)
+    monkeypatch.setattr(distributed, "world_size", lambda: 2)
+    with pytest.raises(ValueError, match="run it without torchrun"):
+        zoo.train("tiny", directory=tmp_path, progress=False)
+    assert fake == [] and list(tmp_path.iterdir()) == []
+
+
+def test_the_partial_file_outlives_a_failure_before_the_record(tmp_path, fake, monkeypatch):
+    """A crash between the final save and the record keeps the run resumable."""
+    def no_record(*args, **kwargs):
+        raise OSError("disk full")
+    monkeypatch.setattr(zoo, "_atomic_file", no_record)
+    with pytest.raises(OSError, match="disk full"):
+        zoo.train("tiny", directory=tmp_path, progress=False)
+    assert (tmp_path / "tiny.partial.pt").is_file()

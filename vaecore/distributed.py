@@ -118,7 +118,10 @@ def all_reduce_sums(sums: dict) -> dict:
     if world_size() == 1 or not sums:
         return sums
     names = sorted(sums)
-    total = torch.stack([torch.as_tensor(sums[k], dtype=torch.float64) for k in names])
+    # one device for all (a loss may give a CPU tensor beside CUDA ones); nccl needs CUDA
+    device = torch.device("cuda", torch.cuda.current_device()) \
+        if dist.get_backend() == "nccl" else torch.device("cpu")  # cuda: not run here
+    total = torch.stack([torch.as_tensor(sums[k]).to(device, torch.float64) for k in names])
     dist.all_reduce(total)
     return dict(zip(names, total))
 

@@ -22,6 +22,7 @@ from typing import NamedTuple
 import torch
 
 from vaecore._checks import check_positive_int
+from vaecore.checkpoint import _atomic_file
 from vaecore.elbo import log_likelihood_is
 
 __all__ = ["NLLResult", "estimate_nll", "write_result",
@@ -87,7 +88,8 @@ def write_result(record, result: NLLResult, command: str) -> dict:
     path, info = _read(record)
     info["nll"] = {**result._asdict(), "sha256": info["sha256"], "command": command,
                    "threads": torch.get_num_threads()}
-    path.write_text(json.dumps(info, indent=2) + "\n")
+    with _atomic_file(path) as f:  # a kill mid-write leaves the old record whole
+        f.write((json.dumps(info, indent=2) + "\n").encode())
     return info
 
 

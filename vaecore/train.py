@@ -151,7 +151,9 @@ def _accumulate(sums: dict, out, n: int) -> None:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = torch.tensor(float(value))
         if isinstance(value, torch.Tensor) and value.shape in ((), (n,)):
-            total = value.detach().double().sum() * (n if value.dim() == 0 else 1)
+            # float64 sums; Apple's MPS has no float64, so there they are float32
+            wide = torch.float32 if value.device.type == "mps" else torch.float64
+            total = value.detach().to(wide).sum() * (n if value.dim() == 0 else 1)
             sums[name] = sums.get(name, 0.0) + total
 
 

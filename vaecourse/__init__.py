@@ -20,5 +20,6 @@ __all__ = ["__version__", "REPOSITORY_URL", "CHECKPOINT_REF"]
 #: ``{REPOSITORY_URL}/raw/{CHECKPOINT_REF}/checkpoints/``.
 REPOSITORY_URL = "https://github.com/vaecore/vae-course"
 
-#: The git reference whose ``checkpoints/`` folder downloads come from.
-CHECKPOINT_REF = "main"
+#: The git reference whose ``checkpoints/`` folder downloads come from: this release's tag,
+#: so that an installed version always gets the weights it was published with.
+CHECKPOINT_REF = f"v{__version__}"

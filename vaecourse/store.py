@@ -9,7 +9,7 @@ its weights ``NAME.pt``. Lookup order, the first match wins:
 2. the folder named by ``$VAECORE_CHECKPOINT_DIR``;
 3. the ``checkpoints/`` folder of the course's checkout, when the package is
    installed from one (editable installs, a clone);
-4. the user cache ``$XDG_CACHE_HOME/vaecore/checkpoints`` (``~/.cache/...``),
+4. the user cache ``$XDG_CACHE_HOME/vaecore/checkpoints/<CHECKPOINT_REF>`` (``~/.cache/...``),
    where downloads go: ``{REPOSITORY_URL}/raw/{CHECKPOINT_REF}/checkpoints/NAME``.
 
 What is trusted: a record found on disk is trusted as it is; a record that is
@@ -52,8 +52,22 @@ class CheckpointMissing(FileNotFoundError):
 
 
 def cache_dir() -> Path:
-    """Where downloaded checkpoints are kept: ``$XDG_CACHE_HOME/vaecore/checkpoints``."""
-    return fetch.user_cache_dir("checkpoints")
+    """Where downloaded checkpoints are kept, one folder per release:
+    ``$XDG_CACHE_HOME/vaecore/checkpoints/<CHECKPOINT_REF>``."""
+    return fetch.user_cache_dir("checkpoints", CHECKPOINT_REF)
+
+
+def _bare(what: str, filename) -> str:
+    """``filename`` if it is a plain file name (no folder, no ``..``); else ValueError.
+
+    Names and the ``file`` of records become paths in the cache and URLs in the
+    repository, so neither may point anywhere else.
+    """
+    if (not isinstance(filename, str) or not filename or filename in (".", "..")
+            or "\\" in filename or Path(filename).name != filename):
+        raise ValueError(f"{what}: expected a plain file name (no folder, no '..'), "
+                         f"got {filename!r}")
+    return filename
 
 
 def url(filename: str) -> str:
@@ -107,7 +121,10 @@ def read_record(path: Path) -> dict:
         if bad:
             raise ValueError(f"{path}: seeds[{i}]: expected seed, metrics (and file, bytes, "
                              f"sha256 if its weights are shipped); wrong: {', '.join(bad)}")
+        if "file" in run:
+            _bare(f"{path}: seeds[{i}].file", run["file"])
         run["metrics"] = _renamed(run["metrics"])
+    _bare(f"{path}: file", info["file"])
     info["metrics"] = _renamed(info["metrics"])
     return info
 
@@ -118,19 +135,32 @@ def record_path(name: str, directory=None, *, download: bool = True) -> Path:
     Raises :class:`CheckpointMissing` when no folder has it and it cannot be
     downloaded (``directory`` given, ``download=False``, or the download failed).
     """
+    _bare("name", name)
     folders = _folders(directory)
     found = fetch.find(f"{name}.json", folders)
     if found is not None:
         return found
     if directory is None and download:
         try:
-            return fetch.download(url(f"{name}.json"), cache_dir() / f"{name}.json")
-        except (OSError, urllib.error.URLError) as e:
+            return _download_record(name)
+        except (OSError, urllib.error.URLError, ValueError) as e:
             raise CheckpointMissing(f"no record {name}.json in {', '.join(map(str, folders))}, "
                                     f"and its download from {url(name + '.json')} failed: {e}; "
                                     f"train it with: python -m vaecourse.zoo train {name}") from e
     raise CheckpointMissing(f"no record {name}.json in {', '.join(map(str, folders))}; "
                             f"train it with: python -m vaecourse.zoo train {name}")
+
+
+def _download_record(name: str) -> Path:
+    """Download ``NAME.json`` into the cache, keeping it only if it reads as a record."""
+    dest = cache_dir() / f"{name}.json"
+    tmp = fetch.download(url(f"{name}.json"), dest.with_name(f".{name}.json.download"))
+    try:
+        read_record(tmp)  # a captive portal's page is not kept as a record
+    except ValueError:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp.replace(dest)
 
 
 def record(name: str, directory=None) -> dict:

@@ -38,7 +38,7 @@ from . import store
 from .chapters import (ch05_first_vae, ch06_latent_space, ch07_beta, ch08_residual_vae,
                        ch09_vae_vs_gan, ch10_mmd_vae, ch11_evaluation)
 from .recipe import Recipe
-from .store import CheckpointMissing, read_record, record
+from .store import CheckpointMissing, read_record
 
 __all__ = ["Recipe", "RECIPES", "ALIASES", "recipes", "canonical", "load", "train", "record",
            "verify", "table", "readme", "main"]
@@ -162,7 +162,12 @@ def train(name: str, *, directory=None, progress: bool = True) -> Checkpoint:
     recipe = _recipe(name)
     folder = _write_folder(directory)
     final, partial = folder / f"{name}.pt", folder / f"{name}.partial.pt"
-    device, main = default_device(), distributed.is_main()
+    device = default_device()
+    distributed.init(device)  # under torchrun: join the group now, so barrier() waits
+    main = distributed.is_main()
+    if distributed.world_size() > 1 and getattr(recipe.trainer, "__name__", "") != "fit":
+        raise ValueError(f"{name} trains with its own loop ({recipe.trainer.__name__}), which "
+                         "does not split batches over processes: run it without torchrun")
     model, history, before = recipe.build().to(device), None, 0.0
     if partial.is_file():  # resume from the last finished epoch
         resumed = load_checkpoint(partial, model, map_location=device)
@@ -187,7 +192,6 @@ def train(name: str, *, directory=None, progress: bool = True) -> Checkpoint:
     metrics = recipe.evaluate(model.eval())
     save_checkpoint(final, model, config={"recipe": name, "summary": recipe.summary},
                     metrics=metrics, history=history)
-    partial.unlink(missing_ok=True)
     info = {"name": name, "file": final.name, "bytes": final.stat().st_size,
             "sha256": file_sha256(final), "command": f"python -m vaecourse.zoo train {name}",
             "summary": recipe.summary, "epochs": len(history),
@@ -196,8 +200,14 @@ def train(name: str, *, directory=None, progress: bool = True) -> Checkpoint:
             "metrics": metrics}
     with _atomic_file(folder / f"{name}.json") as f:  # never a half-written record
         f.write((json.dumps(info, indent=2) + "\n").encode())
+    partial.unlink(missing_ok=True)  # only now: until the record is written, it can resume
     distributed.barrier()  # the other ranks may read it now
     return load_checkpoint(final, map_location=device)
+
+
+def record(name: str, directory=None) -> dict:
+    """The record of checkpoint ``name`` (an old name is accepted, with a warning)."""
+    return store.record(canonical(name), directory)
 
 
 def _machine(device: torch.device) -> str:
@@ -269,9 +279,10 @@ release 0.1 still load in release 0.2, with a warning. Metrics are on held-out
 data as the recipe states (MNIST: the 10,000 test images, binarized once with a fixed
 seed, one sample of z per image, nats per image; the test NLL is the importance-sampled
 estimate of `benchmarks/nll.py`, with k samples per image). Train times are wall-clock
-on the machine named, often shared with other jobs. Outside a checkout, the files are
-downloaded from the repository into `~/.cache/vaecore/checkpoints` and checked
-against these sha256 before they are loaded.
+on the machine named, with one thread; they vary with the machine's load. Outside a
+checkout, the files are downloaded from the release's tag in the repository into
+`~/.cache/vaecore/checkpoints/v<version>` and checked against these sha256 before they
+are loaded.
 
 """
 

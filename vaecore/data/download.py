@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import http.client
 import os
 import socket
 import tempfile
@@ -115,6 +116,9 @@ def _stream_to_temp(url: str, dest: Path, size: int, timeout: float,
                     digest.update(chunk)
                     out.write(chunk)
                     chunk = response.read(min(_CHUNK, size + 1 - total))
+        except http.client.HTTPException as err:  # e.g. IncompleteRead: a body cut short
+            os.unlink(tmp)
+            raise _WrongBody(f"{url}: {type(err).__name__}: {err}") from err
         except BaseException:
             os.unlink(tmp)
             raise
@@ -164,7 +168,7 @@ def download_file(urls, dest, md5: str, size: int, *, timeout: float = 30.0,
                 wrong = True
             except DownloadError:
                 raise
-            except (OSError, ValueError) as err:
+            except (OSError, ValueError, http.client.HTTPException) as err:
                 failures.append(f"{url}: {type(err).__name__}: {err}")
     finally:
         _remove_empty(created)  # after a success the file keeps them
