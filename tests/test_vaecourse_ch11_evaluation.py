@@ -6,6 +6,7 @@ import torch
 from vaecore import data
 from vaecore.elbo import negative_elbo
 from vaecore.flows import FlowPrior
+from vaecore.posterior import Posterior
 from vaecore.priors import StdNormalPrior
 from vaecourse import protocol
 from vaecourse.zoo import RECIPES
@@ -51,7 +52,12 @@ def test_iwae_recipes_report_the_plain_negative_elbo(monkeypatch):
     monkeypatch.setattr(protocol, "test_images", lambda binarize=True: torch.zeros(4, 1, 28, 28))
     monkeypatch.setattr(protocol, "evaluate_elbo",
                         lambda model, x, loss_fn: calls.append(loss_fn) or {"test_loss": 1.0})
+    monkeypatch.setattr(protocol, "noisy_test_images", lambda: torch.zeros(4, 1, 28, 28))
+    monkeypatch.setattr(protocol, "encode_dataset",
+                        lambda model, x: Posterior(torch.zeros(4, 2), torch.zeros(4, 2)))
+    model = torch.nn.Linear(1, 1)
     for name in ("mnist-mlp-bernoulli-iwae-k5-z20-e30", "mnist-mlp2-bernoulli-flow-iwae-k5-z50-e50",
                  "mnist-mlp-bernoulli-flow-z20-e30", "mnist-mlp-bernoulli-fixedbin-z20-e30"):
-        RECIPES[name].evaluate(None)
-    assert calls == [negative_elbo] * 4
+        metrics = RECIPES[name].evaluate(model)
+        assert set(metrics) == {"test_loss", "test_noisy_loss", "test_active_units"}
+    assert calls == [negative_elbo] * 8  # the clean and the noisy test set

@@ -10,7 +10,7 @@ import torch
 from vaecore.checkpoint import load_checkpoint, save_checkpoint
 from vaecore.seeding import local_seed
 from vaecore.train import History, fit
-from vaecourse import store, zoo
+from vaecourse import provenance, store, zoo
 from vaecourse.recipe import Recipe
 
 CHECKPOINTS = store.CHECKOUT_DIR
@@ -31,12 +31,13 @@ def _loss(model, x):
 
 
 def tiny_recipe(calls: list, epochs: int = 3) -> Recipe:
-    def build():
-        with local_seed(0):
+    def build(seed=0):
+        with local_seed(seed):
             return Tiny()
 
     def trainer(model, loss, train, *, history=None, **kwargs):
-        calls.append(history)
+        if kwargs.get("checkpoint") is not None:  # a training run, not zoo.first_steps
+            calls.append(history)
         return fit(model, loss, train, history=history, **kwargs)
 
     return Recipe(build=build, loss=_loss, epochs=epochs,
@@ -285,3 +286,113 @@ def test_the_partial_file_outlives_a_failure_before_the_record(tmp_path, fake, m
     with pytest.raises(OSError, match="disk full"):
         zoo.train("tiny", directory=tmp_path, progress=False)
     assert (tmp_path / "tiny.partial.pt").is_file()
+
+
+# --- seeds, code version, first steps ----------------------------------------------
+
+def test_seeds_add_metrics_to_the_record_and_keep_weights_unshipped(tmp_path, fake):
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    for seed in (1, 2):
+        zoo.train("tiny", seed=seed, directory=tmp_path, progress=False)
+    info = zoo.record("tiny", directory=tmp_path)
+    assert [r["seed"] for r in info["seeds"]] == [1, 2] and info["seed"] == 0
+    assert info["seeds"][0]["command"] == "python -m vaecourse.zoo train tiny --seed 1"
+    assert all("file" not in r and r["code"]["vaecore"] for r in info["seeds"])
+    assert (tmp_path / "seeds" / "tiny.seed2.pt").is_file()
+    assert not list(tmp_path.glob("*.partial.pt")) and not list((tmp_path / "seeds").glob("*.partial.pt"))
+    # Another seed: another initialisation, hence other first steps.
+    assert info["seeds"][0]["first_steps"] != info["first_steps"]
+    assert sorted(zoo.seed_metrics("tiny", "test_mse", directory=tmp_path)) == [0, 1, 2]
+    with pytest.raises(KeyError, match="no metric 'test_nll'"):
+        zoo.seed_metrics("tiny", "test_nll", directory=tmp_path)
+    assert zoo.verify(tmp_path) == []
+
+
+def test_a_seed_needs_seed_0s_record_at_todays_recipe(tmp_path, fake, monkeypatch):
+    with pytest.raises(FileNotFoundError, match="train seed 0 first"):
+        zoo.train("tiny", seed=1, directory=tmp_path, progress=False)
+    assert fake == []  # refused before training
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    zoo.train("tiny", seed=1, directory=tmp_path, progress=False)
+    changed = tiny_recipe(fake)
+    changed = Recipe(**{**changed.__dict__, "fit_options": {"lr": 0.1}})
+    monkeypatch.setattr(zoo, "RECIPES", {"tiny": changed})
+    with pytest.raises(RuntimeError, match="retrain seed 0 first"):
+        zoo.train("tiny", seed=2, directory=tmp_path, progress=False)
+    # Retraining seed 0 with the changed recipe drops the seed that no longer matches it.
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    assert zoo.record("tiny", directory=tmp_path)["seeds"] == []
+
+
+def test_retraining_seed_0_keeps_seeds_that_still_match(tmp_path, fake):
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    zoo.train("tiny", seed=3, directory=tmp_path, progress=False)
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    assert [r["seed"] for r in zoo.record("tiny", directory=tmp_path)["seeds"]] == [3]
+
+
+def test_first_steps_follow_the_recipe(fake):
+    steps = zoo.first_steps("tiny")
+    assert list(steps) == ["loss"] and len(steps["loss"]) == zoo.FIRST_STEPS
+    assert steps == zoo.first_steps("tiny")  # deterministic
+    assert steps["loss"][0] > steps["loss"][-1]  # the optimiser moved
+    assert zoo.stale_first_steps(steps, steps) == []
+    nudged = {"loss": [v * (1 + 1e-3) for v in steps["loss"]]}
+    assert zoo.stale_first_steps(steps, nudged) and zoo.stale_first_steps(steps, {"x": []})
+
+
+def test_records_name_the_code_and_a_modified_checkout_is_refused(tmp_path, fake, monkeypatch):
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    code = zoo.record("tiny", directory=tmp_path)["code"]
+    assert set(code) == {"vaecore", "commit", "clean"}
+    monkeypatch.setattr(store, "CHECKOUT_DIR", tmp_path)
+    monkeypatch.setattr(provenance, "_git", lambda *a: " M vaecore/train.py\n" if a[0] == "status"
+                        else "0123456789abcdef0123456789abcdef01234567\n")
+    with pytest.raises(RuntimeError, match="modified tree"):
+        zoo.train("tiny", directory=tmp_path, progress=False)
+    assert len(fake) == 1  # refused before training
+    monkeypatch.setattr(provenance, "_git", lambda *a: "" if a[0] == "status" else "ab\n")
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    assert zoo.record("tiny", directory=tmp_path)["code"]["clean"] is True
+
+
+def test_code_version_outside_a_checkout(monkeypatch):
+    monkeypatch.setattr(provenance, "_git", lambda *a: None)
+    assert provenance.code_version() == {"vaecore": zoo.__version__, "commit": None, "clean": None}
+
+
+@pytest.mark.parametrize("argv, names, seeds", [
+    (["a"], ["a"], [0]), (["a", "b", "--seeds", "0,1,2"], ["a", "b"], [0, 1, 2]),
+    (["--seed", "4", "a"], ["a"], [4])])
+def test_train_command_line(argv, names, seeds):
+    assert zoo._train_arguments(argv) == (names, seeds, False)
+    assert zoo._train_arguments([*argv, "--missing"]) == (names, seeds, True)
+
+
+def test_missing_skips_what_todays_recipe_recorded(tmp_path, fake, monkeypatch, capsys):
+    monkeypatch.setenv(store.ENV_VAR, str(tmp_path))
+    assert not zoo.done("tiny") and not zoo.done("tiny", 1)
+    assert zoo.main(["train", "tiny", "--seeds", "0,1", "--missing"]) == 0
+    assert zoo.done("tiny") and zoo.done("tiny", 1) and len(fake) == 2
+    assert zoo.main(["train", "tiny", "--seeds", "0,1,2", "--missing"]) == 0
+    assert len(fake) == 3 and "seed 1): recorded by today's recipe; skipped" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [[], ["a", "--seeds", "1,x"], ["a", "--seed", "-1"],
+                                  ["a", "--seed"]])
+def test_train_command_line_refuses_bad_arguments(argv):
+    with pytest.raises(SystemExit):
+        zoo._train_arguments(argv)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True, "1"])
+def test_train_refuses_a_bad_seed(tmp_path, fake, seed):
+    with pytest.raises(ValueError, match="seed"):
+        zoo.train("tiny", seed=seed, directory=tmp_path, progress=False)
+
+
+def test_every_recipe_builds_a_different_model_per_seed():
+    for name, recipe in zoo.recipes().items():
+        a, b = recipe.build(seed=0), recipe.build(seed=1)
+        assert any(not torch.equal(p, q) for p, q in zip(a.state_dict().values(),
+                                                        b.state_dict().values())), name

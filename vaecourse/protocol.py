@@ -12,6 +12,9 @@
   static binarization; it is our own draw, not the widely shared file of
   Larochelle and Murray (2011), and training binarizes dynamically (a new draw
   per batch).
+- **Noisy test set** (chapter 7's robustness test): :func:`noisy_test_images`,
+  the grey test images with white noise of std ``NOISE_STD`` = 0.1 added,
+  then binarized (:func:`noisy_binarize`, seed ``NOISY_TEST_SEED`` = 6).
 - **Test ELBO**: :func:`evaluate_elbo`: the mean of every field of the loss
   over a test set, one sample of z per image from a generator seeded with
   ``EVAL_SEED`` = 2, in batches of ``batch_size``; nats per image.
@@ -26,15 +29,19 @@ import torch
 
 from vaecore import data
 from vaecore.elbo import negative_elbo
+from vaecore.latent import active_units, encode_dataset
 
 from .recipe import Recipe
 
-__all__ = ["SPLIT_SEED", "N_VAL", "TEST_SEED", "EVAL_SEED", "mnist_split", "mnist_train_all",
-           "test_images", "evaluate_elbo", "mnist_recipe"]
+__all__ = ["SPLIT_SEED", "N_VAL", "TEST_SEED", "EVAL_SEED", "NOISE_STD", "NOISY_TEST_SEED",
+           "mnist_split", "mnist_train_all", "test_images", "noisy_binarize", "noisy_test_images",
+           "evaluate_elbo", "evaluate_test", "mnist_recipe"]
 
 SPLIT_SEED, N_VAL = 0, 5000
 TEST_SEED = 1  # the one fixed binarization of the test set used for every reported number
 EVAL_SEED = 2  # the samples of z behind every reported test ELBO
+NOISE_STD = 0.1  # standard deviation of the white noise, in grey levels (pixel range [0, 1])
+NOISY_TEST_SEED = 6  # the one noisy binarization of the test set
 
 
 def mnist_split() -> data.Split:
@@ -59,6 +66,24 @@ def test_images(binarize: bool = True) -> torch.Tensor:
     return data.binarize_dynamic(x, torch.Generator().manual_seed(TEST_SEED)) if binarize else x
 
 
+def noisy_binarize(x: torch.Tensor, generator=None, *, std: float = NOISE_STD) -> torch.Tensor:
+    r"""White-noise augmentation, then dynamic binarization.
+
+    .. math::
+        \tilde x = \operatorname{clip}(x + \sigma \epsilon, 0, 1), \quad
+        \epsilon \sim \mathcal N(0, I), \qquad x_{\text{bin}} \sim \mathrm{Bernoulli}(\tilde x)
+
+    ``x``: grey levels in ``[0, 1]``, any shape; returns 0/1 of the same shape.
+    """
+    eps = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    return data.binarize_dynamic((x + std * eps).clamp(0, 1), generator)
+
+
+def noisy_test_images() -> torch.Tensor:
+    """The 10,000 test images with noise of std ``NOISE_STD``, binarized once (seed ``NOISY_TEST_SEED``)."""
+    return noisy_binarize(data.mnist("test").x, torch.Generator().manual_seed(NOISY_TEST_SEED))
+
+
 @torch.no_grad()
 def evaluate_elbo(model, x: torch.Tensor, loss_fn=negative_elbo, *, batch_size: int = 1000,
                   seed: int = EVAL_SEED, generator: torch.Generator | None = None) -> dict:
@@ -80,8 +105,23 @@ def evaluate_elbo(model, x: torch.Tensor, loss_fn=negative_elbo, *, batch_size: 
     return {f"test_{k}": v / len(x) for k, v in sums.items()}
 
 
-def _evaluate_test(model, *, loss_fn, binarize: bool) -> dict:
-    return evaluate_elbo(model, test_images(binarize), loss_fn=loss_fn)
+@torch.no_grad()
+def evaluate_test(model, *, loss_fn=negative_elbo, binarize: bool = True) -> dict:
+    """The recorded test metrics of a recipe of this protocol.
+
+    :func:`evaluate_elbo` of ``loss_fn`` on :func:`test_images`; the number of
+    active units (posterior-mean variance over the test images above 0.01,
+    :func:`vaecore.latent.active_units`) as ``test_active_units``; and for
+    binarized recipes, the ELBO fields on :func:`noisy_test_images` as
+    ``test_noisy_<field>``.
+    """
+    x = test_images(binarize)
+    metrics = evaluate_elbo(model, x, loss_fn=loss_fn)
+    metrics["test_active_units"] = float(active_units(encode_dataset(model.eval(), x).mu).sum())
+    if binarize:
+        noisy = evaluate_elbo(model, noisy_test_images(), loss_fn=loss_fn)
+        metrics.update({f"test_noisy_{k[len('test_'):]}": v for k, v in noisy.items()})
+    return metrics
 
 
 def mnist_recipe(build, *, summary: str, epochs: int, loss=negative_elbo, binarize: bool = True,
@@ -96,7 +136,7 @@ def mnist_recipe(build, *, summary: str, epochs: int, loss=negative_elbo, binari
     """
     return Recipe(build=build, loss=loss, data=split, epochs=epochs, summary=summary,
                   callbacks=tuple(callbacks),
-                  evaluate=partial(_evaluate_test, loss_fn=eval_loss or loss, binarize=binarize),
+                  evaluate=partial(evaluate_test, loss_fn=eval_loss or loss, binarize=binarize),
                   fit_options={"lr": lr, "batch_size": batch_size,
                                "transform": data.binarize_dynamic if binarize else None,
                                **fit_options})

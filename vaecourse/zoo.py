@@ -17,7 +17,13 @@ them, or trains it first when no checkpoint exists anywhere ("checkpoint
 exists → load, else train"). Training saves each finished epoch to
 ``NAME.partial.pt``; a run that is interrupted resumes from there.
 
-    python -m vaecourse.zoo list | train NAME [NAME ...] | verify | table | readme
+    python -m vaecourse.zoo list | train NAME [NAME ...] [--seeds 0,1,2] | verify | table | readme
+
+Seeds: seed 0 is the shipped run; ``--seeds 0,1,2`` also trains seeds 1 and
+2 (another initialisation and data order each), whose metrics join the
+record's ``seeds`` list and whose weights stay in ``seeds/`` unshipped.
+``--missing`` skips the runs already recorded by today's recipe, so that an
+interrupted batch of runs is resumed by repeating its command.
 """
 from __future__ import annotations
 
@@ -28,20 +34,31 @@ import time
 import warnings
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # Windows: seeds of one recipe are then added one process at a time
+    fcntl = None
+
 import torch
 
 from vaecore import __version__, distributed
 from vaecore.checkpoint import Checkpoint, _atomic_file, file_sha256, load_checkpoint, save_checkpoint
 from vaecore.device import default_device
 
-from . import store
+from . import provenance, store
 from .chapters import (ch05_first_vae, ch06_latent_space, ch07_beta, ch08_residual_vae,
                        ch09_vae_vs_gan, ch10_mmd_vae, ch11_evaluation)
 from .recipe import Recipe
 from .store import CheckpointMissing, read_record
 
-__all__ = ["Recipe", "RECIPES", "ALIASES", "recipes", "canonical", "load", "train", "record",
-           "verify", "table", "readme", "main"]
+__all__ = ["Recipe", "RECIPES", "ALIASES", "SEEDS_FOLDER", "FIRST_STEPS", "FIRST_STEPS_RTOL",
+           "recipes", "canonical", "load", "train", "done", "first_steps", "stale_first_steps", "record",
+           "seed_metrics", "verify", "table", "readme", "main"]
+
+#: Where the weights of seeds other than 0 go, beside the records (not shipped).
+SEEDS_FOLDER = "seeds"
+#: Optimisation steps stored in a record by :func:`first_steps`, and their relative tolerance.
+FIRST_STEPS, FIRST_STEPS_RTOL = 4, 1e-4
 
 #: Every checkpoint of the course, by name: the chapters' tables, merged explicitly.
 RECIPES: dict[str, Recipe] = {
@@ -148,8 +165,66 @@ def _write_folder(directory) -> Path:
     return folders[0]
 
 
-def train(name: str, *, directory=None, progress: bool = True) -> Checkpoint:
-    """Train recipe ``name`` to its total number of epochs (resuming), evaluate, save, record.
+def _paths(folder: Path, name: str, seed: int) -> tuple[Path, Path]:
+    """The weights and partial checkpoint of ``name`` at ``seed``: seed 0 is the shipped run."""
+    if seed == 0:
+        return folder / f"{name}.pt", folder / f"{name}.partial.pt"
+    return folder / SEEDS_FOLDER / f"{name}.seed{seed}.pt", \
+        folder / SEEDS_FOLDER / f"{name}.seed{seed}.partial.pt"
+
+
+def _command(name: str, seed: int) -> str:
+    return f"python -m vaecourse.zoo train {name}" + (f" --seed {seed}" if seed else "")
+
+
+def first_steps(name: str, seed: int = 0, steps: int = FIRST_STEPS) -> dict[str, list[float]]:
+    """The training losses of the first ``steps`` optimisation steps of recipe ``name`` at ``seed``.
+
+    The recipe's own model, loss, trainer and options, on the first batch of
+    its training data (``batch_size`` examples) seen ``steps`` times, one
+    epoch each, without callbacks: every field of the per-step training
+    metrics, as floats. Any change to a recipe's arithmetic (initialisation,
+    data, transform, loss, optimizer, learning rate) changes them, so a
+    record stores them and a test compares them with the current code
+    (:data:`FIRST_STEPS_RTOL`; bit-exact values differ across CPUs).
+    """
+    name = canonical(name)
+    recipe = _recipe(name)
+    train_data, _ = recipe.data()
+    n = recipe.fit_options.get("batch_size", 128)
+    batch = tuple(t[:n] for t in train_data) if isinstance(train_data, tuple) else train_data[:n]
+    model = recipe.build(seed=seed)
+    if hasattr(recipe.loss, "start"):
+        recipe.loss.start(0)
+    with torch.random.fork_rng(devices=[]):
+        history = recipe.trainer(model, recipe.loss, batch, val=None, epochs=steps,
+                                 seed=recipe.seed + seed, progress=False, **recipe.fit_options)
+    return {field: [float(v) for v in values] for field, values in history.train.items()}
+
+
+def stale_first_steps(recorded: dict, current: dict, rtol: float = None) -> list[str]:
+    """The fields whose recorded first-step losses differ from ``current`` beyond ``rtol``."""
+    rtol = FIRST_STEPS_RTOL if rtol is None else rtol
+    if set(recorded) != set(current):
+        return [f"fields {sorted(recorded)} != {sorted(current)}"]
+    return [f"{k}: recorded {recorded[k]}, now {current[k]}" for k in recorded
+            if len(recorded[k]) != len(current[k])
+            or not all(abs(a - b) <= rtol * max(abs(a), abs(b), 1e-12)
+                       for a, b in zip(recorded[k], current[k]))]
+
+
+def train(name: str, *, seed: int = 0, directory=None, progress: bool = True) -> Checkpoint:
+    """Train recipe ``name`` at ``seed`` to its total number of epochs (resuming), evaluate, save, record.
+
+    Seed 0 is the shipped run: ``NAME.pt`` and its record ``NAME.json``. A
+    seed ``s > 0`` initialises the model with ``recipe.build(seed=s)`` and
+    shuffles (and draws its noise) with ``recipe.seed + s``; its weights go
+    to ``seeds/NAME.seed<s>.pt`` beside the record (not shipped) and its
+    metrics, command and code version into the record's ``seeds`` list, which
+    needs seed 0's record first (trained at the same code). Every record names
+    the code version (:func:`vaecourse.provenance.code_version`) and stores
+    :func:`first_steps`; writing into the checkout's ``checkpoints/`` from a
+    modified tree is refused before training starts.
 
     On :func:`vaecore.device.default_device`: ``$VAECORE_DEVICE``, else CUDA,
     MPS or the CPU; the returned checkpoint is mapped there too. Under ``torchrun`` every rank
@@ -160,20 +235,27 @@ def train(name: str, *, directory=None, progress: bool = True) -> Checkpoint:
     """
     name = canonical(name)
     recipe = _recipe(name)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
     folder = _write_folder(directory)
-    final, partial = folder / f"{name}.pt", folder / f"{name}.partial.pt"
+    code = (provenance.require_clean(f"the record of {name}")
+            if folder.resolve() == store.CHECKOUT_DIR.resolve() else provenance.code_version())
+    if seed:  # seed 0's record must exist (and match this code) before a seed is added to it
+        _main_record_for_seed(folder, name)
+    final, partial = _paths(folder, name, seed)
+    final.parent.mkdir(parents=True, exist_ok=True)
     device = default_device()
     distributed.init(device)  # under torchrun: join the group now, so barrier() waits
     main = distributed.is_main()
     if distributed.world_size() > 1 and getattr(recipe.trainer, "__name__", "") != "fit":
         raise ValueError(f"{name} trains with its own loop ({recipe.trainer.__name__}), which "
                          "does not split batches over processes: run it without torchrun")
-    model, history, before = recipe.build().to(device), None, 0.0
+    model, history, before = recipe.build(seed=seed).to(device), None, 0.0
     if partial.is_file():  # resume from the last finished epoch
         resumed = load_checkpoint(partial, model, map_location=device)
         history, before = resumed.history, sum(resumed.history.epoch_time)
         if progress and main:
-            print(f"{name}: resuming after epoch {len(history)}")
+            print(f"{name} (seed {seed}): resuming after epoch {len(history)}")
     start = time.perf_counter()
     # Epochs still to run: none when an interrupted run had already finished training.
     remaining = recipe.epochs - (len(history) if history else 0)
@@ -182,7 +264,7 @@ def train(name: str, *, directory=None, progress: bool = True) -> Checkpoint:
             recipe.loss.start(recipe.epochs - remaining)
         train_data, val_data = recipe.data()
         history = recipe.trainer(model, recipe.loss, train_data, val=val_data, epochs=recipe.epochs,
-                                 seed=recipe.seed, checkpoint=partial, history=history,
+                                 seed=recipe.seed + seed, checkpoint=partial, history=history,
                                  callbacks=[make(model) for make in recipe.callbacks],
                                  progress=progress, **recipe.fit_options)
     wall = before + time.perf_counter() - start
@@ -190,24 +272,96 @@ def train(name: str, *, directory=None, progress: bool = True) -> Checkpoint:
         distributed.barrier()  # until rank 0 has written the checkpoint and its record
         return load_checkpoint(final, map_location=device)
     metrics = recipe.evaluate(model.eval())
-    save_checkpoint(final, model, config={"recipe": name, "summary": recipe.summary},
+    save_checkpoint(final, model, config={"recipe": name, "summary": recipe.summary, "seed": seed},
                     metrics=metrics, history=history)
-    info = {"name": name, "file": final.name, "bytes": final.stat().st_size,
-            "sha256": file_sha256(final), "command": f"python -m vaecourse.zoo train {name}",
-            "summary": recipe.summary, "epochs": len(history),
-            "train_wall_time_s": round(wall, 1), "threads": torch.get_num_threads(),
-            "machine": _machine(device), "torch": torch.__version__, "vaecore": __version__,
-            "metrics": metrics}
-    with _atomic_file(folder / f"{name}.json") as f:  # never a half-written record
-        f.write((json.dumps(info, indent=2) + "\n").encode())
+    run = {"seed": seed, "command": _command(name, seed), "epochs": len(history),
+           "train_wall_time_s": round(wall, 1), "threads": torch.get_num_threads(),
+           "machine": _machine(device), "torch": torch.__version__, "vaecore": __version__,
+           "code": code, "first_steps": first_steps(name, seed), "metrics": metrics}
+    if seed:
+        _add_seed(folder, name, run)
+    else:
+        info = {"name": name, "file": final.name, "bytes": final.stat().st_size,
+                "sha256": file_sha256(final), "summary": recipe.summary, **run,
+                "seeds": _seeds_still_valid(folder, name)}
+        _write_record(folder / f"{name}.json", info)
     partial.unlink(missing_ok=True)  # only now: until the record is written, it can resume
     distributed.barrier()  # the other ranks may read it now
     return load_checkpoint(final, map_location=device)
 
 
+def _write_record(path: Path, info: dict) -> None:
+    with _atomic_file(path) as f:  # never a half-written record
+        f.write((json.dumps(info, indent=2) + "\n").encode())
+
+
+def _main_record_for_seed(folder: Path, name: str) -> dict:
+    path = folder / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: train seed 0 first "
+                                f"(python -m vaecourse.zoo train {name}), then the other seeds")
+    info = read_record(path)
+    stale = stale_first_steps(info.get("first_steps", {}), first_steps(name, 0))
+    if stale:
+        raise RuntimeError(f"{path} was trained by a different recipe than today's "
+                           f"({'; '.join(stale)}): retrain seed 0 first")
+    return info
+
+
+def _add_seed(folder: Path, name: str, run: dict) -> None:
+    """Put ``run`` into the ``seeds`` list of ``name``'s record (replacing that seed's entry)."""
+    with _record_lock(folder, name):
+        info = _main_record_for_seed(folder, name)
+        info["seeds"] = sorted([r for r in info.get("seeds", []) if r["seed"] != run["seed"]]
+                               + [run], key=lambda r: r["seed"])
+        _write_record(folder / f"{name}.json", info)
+
+
+def _seeds_still_valid(folder: Path, name: str) -> list[dict]:
+    """The seeds of the existing record whose first steps today's recipe reproduces (kept on a retrain)."""
+    path = folder / f"{name}.json"
+    try:
+        old = read_record(path).get("seeds", []) if path.is_file() else []
+    except ValueError:
+        return []
+    return [r for r in old if "first_steps" in r
+            and not stale_first_steps(r["first_steps"], first_steps(name, r["seed"]))]
+
+
+class _record_lock:
+    """An exclusive lock on ``NAME.json.lock`` while a seed is added (POSIX; no-op elsewhere)."""
+
+    def __init__(self, folder: Path, name: str):
+        self.path = folder / SEEDS_FOLDER / f"{name}.lock"
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(self.path, "a")
+        if fcntl is not None:
+            fcntl.flock(self.file, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()  # releases the lock
+
+
 def record(name: str, directory=None) -> dict:
     """The record of checkpoint ``name`` (an old name is accepted, with a warning)."""
     return store.record(canonical(name), directory)
+
+
+def seed_metrics(name: str, metric: str, directory=None) -> dict[int, float]:
+    """``{seed: value}`` of test ``metric`` for seed 0 and every recorded seed of ``name``.
+
+    KeyError naming the seeds that lack it when a run's record has no such metric.
+    """
+    info = record(name, directory)
+    runs = [{"seed": info.get("seed", 0), "metrics": info["metrics"]}, *info.get("seeds", [])]
+    missing = [r["seed"] for r in runs if metric not in r["metrics"]]
+    if missing:
+        raise KeyError(f"{name}: seeds {missing} have no metric {metric!r}; "
+                       f"recorded: {sorted(info['metrics'])}")
+    return {r["seed"]: float(r["metrics"][metric]) for r in runs}
 
 
 def _machine(device: torch.device) -> str:
@@ -292,6 +446,41 @@ def readme(directory=None) -> str:
     return README_HEADER + table(directory) + "\n"
 
 
+def done(name: str, seed: int = 0, directory=None) -> bool:
+    """Whether ``name`` at ``seed`` is recorded in the write folder by today's recipe (same first steps)."""
+    name = canonical(name)
+    path = _write_folder(directory) / f"{name}.json"
+    try:
+        info = read_record(path)
+    except (OSError, ValueError):
+        return False
+    runs = [info] if seed == 0 else [r for r in info.get("seeds", []) if r["seed"] == seed]
+    return bool(runs) and "first_steps" in runs[0] and info.get("seed", 0) == 0 and not \
+        stale_first_steps(runs[0]["first_steps"], first_steps(name, seed))
+
+
+def _train_arguments(args: list[str]) -> tuple[list[str], list[int], bool]:
+    """``NAME [NAME ...] [--seeds 0,1,2 | --seed S] [--missing]`` → (names, seeds, missing only)."""
+    names, seeds, missing = [], [0], False
+    it = iter(args)
+    for arg in it:
+        if arg == "--missing":
+            missing = True
+        elif arg in ("--seed", "--seeds"):
+            value = next(it, "")
+            try:
+                seeds = [int(s) for s in value.split(",")]
+            except ValueError:
+                sys.exit(f"train: {arg} expects integers >= 0 separated by commas, got {value!r}")
+            if not seeds or min(seeds) < 0:
+                sys.exit(f"train: {arg} expects integers >= 0, got {value!r}")
+        else:
+            names.append(arg)
+    if not names:
+        sys.exit("train: name at least one checkpoint")
+    return names, seeds, missing
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] not in ("list", "train", "verify", "table", "readme"):
@@ -301,10 +490,16 @@ def main(argv=None) -> int:
         for name, r in sorted(recipes().items()):
             print(f"{name}: {r.summary}")
     elif argv[0] == "train":
-        for name in argv[1:] or sys.exit("train: name at least one checkpoint"):
-            start = time.perf_counter()
-            ckpt = train(name)
-            print(f"{name}: {ckpt.metrics} (wall time: {time.perf_counter() - start:.0f} s)")
+        names, seeds, missing = _train_arguments(argv[1:])
+        for name in names:
+            for seed in seeds:
+                if missing and done(name, seed):
+                    print(f"{name} (seed {seed}): recorded by today's recipe; skipped")
+                    continue
+                start = time.perf_counter()
+                ckpt = train(name, seed=seed)
+                print(f"{name} (seed {seed}): {ckpt.metrics} "
+                      f"(wall time: {time.perf_counter() - start:.0f} s)")
     elif argv[0] == "verify":
         problems = verify()
         print("\n".join(problems) or "all checkpoints match their records")

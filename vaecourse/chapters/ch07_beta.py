@@ -27,7 +27,7 @@ import torch
 from vaecore import data
 from vaecore.elbo import negative_elbo
 
-from ..protocol import mnist_recipe
+from ..protocol import NOISE_STD, mnist_recipe, noisy_binarize
 from ..recipe import checkpoint_name
 from .ch05_first_vae import mlp_vae
 
@@ -36,7 +36,6 @@ __all__ = ["BETAS", "WARMUP_EPOCHS", "NOISE_STD", "beta_name", "WARMUP", "NOISE"
 
 BETAS = (0.1, 0.5, 2.0, 10.0)  # the sweep, without β = 1 (the reference model)
 WARMUP_EPOCHS = 10
-NOISE_STD = 0.1  # standard deviation of the white noise, in grey levels (pixel range [0, 1])
 _SETUP = "Adam 1e-3, batch 128, 30 epochs"
 _DATA = "55,000 training images, a random 5,000 held out, seed 0"
 
@@ -99,19 +98,6 @@ class WarmUpLoss:
     def callback(self, epoch: int, history) -> None:
         """``fit`` callback: epoch ``epoch`` (counted from 1) is done; set β for the next."""
         self.start(epoch)
-
-
-def noisy_binarize(x: torch.Tensor, generator=None, *, std: float = NOISE_STD) -> torch.Tensor:
-    r"""White-noise augmentation, then dynamic binarization.
-
-    .. math::
-        \tilde x = \operatorname{clip}(x + \sigma \epsilon, 0, 1), \quad
-        \epsilon \sim \mathcal N(0, I), \qquad x_{\text{bin}} \sim \mathrm{Bernoulli}(\tilde x)
-
-    ``x``: grey levels in ``[0, 1]``, any shape; returns 0/1 of the same shape.
-    """
-    eps = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-    return data.binarize_dynamic((x + std * eps).clamp(0, 1), generator)
 
 
 _warmup_loss = WarmUpLoss(WARMUP_EPOCHS)
