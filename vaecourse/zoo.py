@@ -350,13 +350,17 @@ def record(name: str, directory=None) -> dict:
     return store.record(canonical(name), directory)
 
 
-def seed_metrics(name: str, metric: str, directory=None) -> dict[int, float]:
+def seed_metrics(name: str, metric, directory=None) -> dict[int, float]:
     """``{seed: value}`` of test ``metric`` for seed 0 and every recorded seed of ``name``.
 
+    ``metric``: the name of a recorded metric, or a function of a run's
+    metrics dict (e.g. ``lambda m: m["test_kl"] - m["test_log_likelihood"]``).
     KeyError naming the seeds that lack it when a run's record has no such metric.
     """
     info = record(name, directory)
     runs = [{"seed": info.get("seed", 0), "metrics": info["metrics"]}, *info.get("seeds", [])]
+    if callable(metric):
+        return {r["seed"]: float(metric(r["metrics"])) for r in runs}
     missing = [r["seed"] for r in runs if metric not in r["metrics"]]
     if missing:
         raise KeyError(f"{name}: seeds {missing} have no metric {metric!r}; "

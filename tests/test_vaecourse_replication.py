@@ -1,0 +1,33 @@
+"""The chapters' replicated tables: every seed's value, mean ± sd, and the test between recipes."""
+from __future__ import annotations
+
+import pytest
+
+from vaecourse import replication, zoo
+
+RUNS = {"a": {0: {"m": 1.0, "k": 2.0}, 1: {"m": 2.0, "k": 2.5}, 2: {"m": 4.0, "k": 3.0}},
+        "b": {0: {"m": 0.0, "k": 1.0}, 1: {"m": 0.5, "k": 1.0}, 2: {"m": 0.4, "k": 1.2}}}
+
+
+@pytest.fixture
+def records(monkeypatch):
+    def seed_metrics(name, metric, directory=None):
+        return {s: (metric(m) if callable(metric) else m[metric]) for s, m in RUNS[name].items()}
+    monkeypatch.setattr(zoo, "seed_metrics", seed_metrics)
+
+
+def test_table_shows_mean_sd_seeds_and_every_value(records):
+    text = replication.table({"A": "a", "B": "b"}, {"m": "m", "m+k": lambda r: r["m"] + r["k"]})
+    lines = text.splitlines()
+    assert "2.33 ± 1.53" in lines[1] and lines[1].endswith("| 0,1,2")
+    assert "4.83 ± 2.02" in lines[1]  # m + k: 3.0, 4.5, 7.0
+    assert "  A: m 1.00, 2.00, 4.00; m+k 3.00, 4.50, 7.00" in lines
+    assert "  B: m 0.00, 0.50, 0.40; m+k 1.00, 1.50, 1.60" in lines
+
+
+def test_difference_is_welchs_test_unless_paired(records):
+    welch = replication.difference("a", "b", "m")
+    paired = replication.difference("a", "b", "m", paired=True)
+    assert welch.test.startswith("Welch") and paired.test.startswith("paired")
+    assert welch.difference == pytest.approx(7 / 3 - 0.3) == paired.difference
+    assert replication.values("a", "k") == [2.0, 2.5, 3.0]
