@@ -56,8 +56,10 @@ def test_iwae_recipes_report_the_plain_negative_elbo(monkeypatch):
     monkeypatch.setattr(protocol, "encode_dataset",
                         lambda model, x: Posterior(torch.zeros(4, 2), torch.zeros(4, 2)))
     model = torch.nn.Linear(1, 1)
+    model.reconstruct = lambda x: x
     for name in ("mnist-mlp-bernoulli-iwae-k5-z20-e30", "mnist-mlp2-bernoulli-flow-iwae-k5-z50-e50",
                  "mnist-mlp-bernoulli-flow-z20-e30", "mnist-mlp-bernoulli-fixedbin-z20-e30"):
         metrics = RECIPES[name].evaluate(model)
-        assert set(metrics) == {"test_loss", "test_noisy_loss", "test_active_units"}
+        assert set(metrics) == {"test_loss", "test_noisy_loss", "test_active_units",
+                                "test_mse_grey"}
     assert calls == [negative_elbo] * 8  # the clean and the noisy test set

@@ -23,6 +23,7 @@
 """
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import torch
@@ -111,13 +112,19 @@ def evaluate_test(model, *, loss_fn=negative_elbo, binarize: bool = True) -> dic
 
     :func:`evaluate_elbo` of ``loss_fn`` on :func:`test_images`; the number of
     active units (posterior-mean variance over the test images above 0.01,
-    :func:`vaecore.latent.active_units`) as ``test_active_units``; and for
-    binarized recipes, the ELBO fields on :func:`noisy_test_images` as
-    ``test_noisy_<field>``.
+    :func:`vaecore.latent.active_units`) as ``test_active_units``; the mean
+    squared error per pixel of the decoder's mean at :math:`z = \mu(x)`
+    against the grey-level test images (comparable across likelihoods) as
+    ``test_mse_grey``; and for binarized recipes, the ELBO fields on
+    :func:`noisy_test_images` as ``test_noisy_<field>``.
     """
     x = test_images(binarize)
     metrics = evaluate_elbo(model, x, loss_fn=loss_fn)
     metrics["test_active_units"] = float(active_units(encode_dataset(model.eval(), x).mu).sum())
+    grey = test_images(binarize=False)
+    metrics["test_mse_grey"] = math.fsum(
+        ((model.reconstruct(x[i:i + 1000]) - grey[i:i + 1000]) ** 2).sum().item()
+        for i in range(0, len(x), 1000)) / grey.numel()
     if binarize:
         noisy = evaluate_elbo(model, noisy_test_images(), loss_fn=loss_fn)
         metrics.update({f"test_noisy_{k[len('test_'):]}": v for k, v in noisy.items()})
