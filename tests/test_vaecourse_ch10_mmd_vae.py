@@ -9,6 +9,8 @@ import torch
 from vaecore.classify import classifier_loss
 from vaecore.elbo import negative_elbo
 from vaecore.mmd import info_vae_loss
+from vaecore.proportions import wilson_interval
+from vaecourse import zoo
 from vaecourse.zoo import RECIPES
 from vaecourse.chapters import ch10_mmd_vae as S
 from vaecore.train import fit
@@ -111,3 +113,141 @@ def test_judge_data_labels_and_the_recognised_rule():
     assert torch.equal(x, S.judge_data(small, seed=0)[0])  # seeded
     probs = torch.tensor([[0.95, 0.02, 0.01, 0.02], [0.5, 0.4, 0.05, 0.05], [0.0, 0.0, 0.05, 0.95]])
     assert S.recognised(probs, 0.9).tolist() == [True, False, False]
+
+
+def _chapter_counts(model, judge, test, n_samples, seed, tau):
+    """The counts of cells c055 and c060, computed as those cells compute them (the oracle)."""
+    samples = model.sample(n_samples, generator=torch.Generator().manual_seed(seed))
+    p = S.class_probabilities(judge, samples)
+    ok = S.recognised(p, tau)
+    classes = torch.bincount(p[ok, :3].argmax(1), minlength=3)
+    r = S.class_probabilities(judge, model.reconstruct(test.x))
+    ok_r = S.recognised(r, tau) & (r[:, :3].argmax(1) == test.y)
+    return {"samples": (int(ok.sum()), n_samples), "classes": classes.tolist(),
+            "reconstructions": (int(ok_r.sum()), len(ok_r)),
+            "by_class": [(int(ok_r[test.y == i].sum()), int((test.y == i).sum())) for i in range(3)],
+            "as_circle": (int((r[test.y != 1].argmax(1) == 1).sum()), int((test.y != 1).sum()))}
+
+
+class _Toy:
+    """An autoencoder's two methods, with outputs the judge answers in every way.
+
+    Samples: images drawn with the generator from ``pool``; reconstructions:
+    a third of the images unchanged, a third replaced by the previous image
+    (another class, sometimes a circle), a third blended with it.
+    """
+
+    def __init__(self, pool):
+        self.pool = pool
+
+    def sample(self, n, generator=None):
+        return self.pool[torch.randint(len(self.pool), (n,), generator=generator)]
+
+    def reconstruct(self, x):
+        kind = (torch.arange(len(x)) % 3).view(-1, 1, 1, 1)
+        return torch.where(kind == 0, x, torch.where(kind == 1, x.roll(1, 0), 0.5 * (x + x.roll(1, 0))))
+
+
+@torch.no_grad()
+def test_judged_metrics_count_what_the_chapter_counts():
+    test = S.splits()[2]
+    pool, _ = S.judge_data(test._replace(x=test.x[:200], y=test.y[:200]), seed=0)  # shapes, non-shapes
+    small = test._replace(x=test.x[:90], y=test.y[:90])
+    model, judge = _Toy(pool), S._judge()  # the shipped judge
+    m = S.judged_metrics(model, judge, small, n_samples=300, seed=3)
+    want = _chapter_counts(model, judge, small, 300, 3, 0.9)
+    assert (m["samples_recognised_k"], m["samples_n"]) == want["samples"]
+    assert [m[f"samples_recognised_{c}_k"] for c in ("rectangle", "circle", "triangle")] == want["classes"]
+    assert (m["test_reconstructions_recognised_k"], m["test_reconstructions_n"]) == want["reconstructions"]
+    assert [(m[f"test_reconstructions_recognised_{c}_k"], m[f"test_reconstructions_{c}_n"])
+            for c in ("rectangle", "circle", "triangle")] == want["by_class"]
+    assert (m["test_reconstructions_noncircle_as_circle_k"],
+            m["test_reconstructions_noncircle_n"]) == want["as_circle"]
+    # every count is exercised: neither 0 nor all
+    assert 0 < min(want["classes"]) and 0 < want["samples"][0] < 300
+    assert all(0 < k < n for k, n in [want["reconstructions"], *want["by_class"], want["as_circle"]])
+    assert m["samples_recognised_at_0.5_k"] > m["samples_recognised_k"] > m["samples_recognised_at_0.99_k"]
+    assert all(isinstance(v, int) for v in m.values())
+    assert m != S.judged_metrics(model, judge, small, n_samples=300, seed=4)  # the seed draws the samples
+
+
+#: The four autoencoders, with the labels the chapter prints.
+LABELS = {"VAE": "shapes-mlp-bernoulli-z8-e50", "MMD-VAE": "shapes-mlp-bernoulli-mmd-z8-e50",
+          "MMD + noise √5/255": "shapes-mlp-bernoulli-mmd-noise-z8-e50",
+          "MMD + noise √5": "shapes-mlp-bernoulli-mmd-noise-unitscale-z8-e50"}
+
+#: Printed by chapters/10_mmd_vae.ipynb, cell c055 (samples) and cell c060 (reconstructions).
+PRINTED_SAMPLES = """\
+VAE               :  66.8% (95 % CI 65.3% to 68.2%);  of these rectangle 12%, circle 43%, triangle 45%
+MMD-VAE           :  69.0% (95 % CI 67.6% to 70.4%);  of these rectangle 11%, circle 60%, triangle 29%
+MMD + noise √5/255:  71.5% (95 % CI 70.1% to 72.9%);  of these rectangle 7%, circle 63%, triangle 29%
+MMD + noise √5    :  32.0% (95 % CI 30.6% to 33.5%);  of these rectangle 23%, circle 76%, triangle 0%"""
+PRINTED_RECONSTRUCTIONS = """\
+VAE               :  82.0% (95 % CI 80.3% to 83.7%);  by class: rectangle 78%, circle 98%, triangle 70%;  non-circles judged circles 15%
+MMD-VAE           :  76.9% (95 % CI 75.0% to 78.7%);  by class: rectangle 73%, circle 96%, triangle 61%;  non-circles judged circles 20%
+MMD + noise √5/255:  79.5% (95 % CI 77.6% to 81.2%);  by class: rectangle 74%, circle 97%, triangle 67%;  non-circles judged circles 18%
+MMD + noise √5    :  26.6% (95 % CI 24.7% to 28.6%);  by class: rectangle 30%, circle 50%, triangle 0%;  non-circles judged circles 24%"""
+#: The "mean σ of q(z|x)" column of cell c053.
+PRINTED_SIGMA = {"VAE": "0.0880", "MMD-VAE": "0.0027", "MMD + noise √5/255": "0.0023",
+                 "MMD + noise √5": "0.0106"}
+
+
+def _lines(label: str, m: dict) -> tuple[str, str]:
+    """Cell c055's and cell c060's line for one model, written from its recorded counts alone."""
+    classes = ("rectangle", "circle", "triangle")
+    s = wilson_interval(m["samples_recognised_k"], m["samples_n"])
+    sample_line = (f"{label:18}: {s.share:6.1%} (95 % CI {s.low:.1%} to {s.high:.1%});  of these "
+                   + ", ".join(f"{c} {m[f'samples_recognised_{c}_k'] / m['samples_recognised_k']:.0%}"
+                               for c in classes))
+    r = wilson_interval(m["test_reconstructions_recognised_k"], m["test_reconstructions_n"])
+    per_class = ", ".join(f"{c} {m[f'test_reconstructions_recognised_{c}_k'] / m[f'test_reconstructions_{c}_n']:.0%}"
+                          for c in classes)
+    circles = m["test_reconstructions_noncircle_as_circle_k"] / m["test_reconstructions_noncircle_n"]
+    recon_line = (f"{label:18}: {r.share:6.1%} (95 % CI {r.low:.1%} to {r.high:.1%});  by class: "
+                  f"{per_class};  non-circles judged circles {circles:.0%}")
+    return sample_line, recon_line
+
+
+@pytest.mark.parametrize("label", list(LABELS), ids=list(LABELS.values()))
+def test_recipe_evaluate_records_what_the_chapter_prints(label):
+    """The recipe's evaluate on the shipped seed-0 model gives the numbers of cells c053, c055, c060."""
+    name = LABELS[label]
+    model, _ = zoo.load(name, train_if_missing=False)
+    m = RECIPES[name].evaluate(model)
+    sample_line, recon_line = _lines(label, m)
+    assert sample_line in PRINTED_SAMPLES.splitlines()
+    assert recon_line in PRINTED_RECONSTRUCTIONS.splitlines()
+    assert f"{m['test_posterior_std_mean']:.4f}" == PRINTED_SIGMA[label]
+    assert (m["samples_n"], m["test_reconstructions_n"]) == (4000, 2000)
+    recorded = zoo.record(name)["metrics"]  # the metrics recorded before are unchanged
+    assert {k: m[k] for k in recorded} == pytest.approx(recorded, rel=1e-4, abs=1e-6)
+
+
+#: ``zoo.first_steps(NAME)`` of the four autoencoders, computed with the recipes as they were
+#: before their evaluation gained the judged metrics (commit 64b9e1e): evaluate only, no arithmetic.
+FIRST_STEPS_BEFORE = {
+    "shapes-mlp-bernoulli-z8-e50": {
+        "loss": [718.26935, 700.4953, 683.88098, 665.03864],
+        "log_likelihood": [-718.11519, -699.80482, -682.36782, -662.15997],
+        "kl": [0.15414379, 0.69056602, 1.5132049, 2.8786287]},
+    "shapes-mlp-bernoulli-mmd-z8-e50": {
+        "loss": [732.76178, 724.03601, 695.69012, 676.39197],
+        "log_likelihood": [-718.11519, -702.03403, -685.45281, -669.72613],
+        "kl": [0.15414379, 0.39264521, 0.31008258, 0.26378186],
+        "mmd": [0.014646530, 0.022002041, 0.010237277, 0.0066658258]},
+    "shapes-mlp-bernoulli-mmd-noise-z8-e50": {
+        "loss": [717.57263, 722.57874, 700.74677, 666.20068],
+        "log_likelihood": [-718.08457, -701.36165, -685.26394, -668.96278],
+        "kl": [0.15404077, 0.55679499, 0.3616934, 0.13302389],
+        "mmd": [-0.00051194429, 0.021217167, 0.015482843, -0.0027620792]},
+    "shapes-mlp-bernoulli-mmd-noise-unitscale-z8-e50": {
+        "loss": [764.57233, 702.88477, 706.60205, 697.48920],
+        "log_likelihood": [-720.86424, -700.95866, -685.15292, -670.15022],
+        "kl": [2.1157936, 1.2719409, 1.8105415, 1.9740919],
+        "mmd": [0.043708146, 0.001926005, 0.021449149, 0.027338982]},
+}
+
+
+@pytest.mark.parametrize("name", sorted(FIRST_STEPS_BEFORE))
+def test_the_judged_evaluation_left_the_first_steps_unchanged(name):
+    assert zoo.stale_first_steps(FIRST_STEPS_BEFORE[name], zoo.first_steps(name)) == []

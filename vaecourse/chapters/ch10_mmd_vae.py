@@ -22,11 +22,17 @@ images are binary and the Bernoulli likelihood is a proper one
   Gaussian noise of variance 5 added to the encoder's input during training
   (:class:`InputNoise`), read on an 8-bit pixel scale
   (:math:`\sigma = \sqrt5/255`) and on the ``[0, 1]`` scale (:math:`\sigma = \sqrt5`).
+
+Each autoencoder's record holds what the chapter compares, for every training
+seed: :func:`evaluate_autoencoder`, the mean posterior σ, and
+:func:`judged_metrics` (the shares of samples and reconstructions the judge
+recognises, as counts), always judged by the shipped judge, which must
+therefore be trained first.
 """
 from __future__ import annotations
 
 import math
-from functools import partial
+from functools import lru_cache, partial
 
 import torch
 import torch.nn.functional as F
@@ -40,13 +46,15 @@ from vaecore.mmd import info_vae_loss, mmd2
 from vaecore.seeding import local_seed
 from vaecore.vae import VAE
 
+from .. import store
 from ..protocol import evaluate_elbo
 from ..recipe import Recipe, checkpoint_name
 
 __all__ = ["SIZE", "LATENT_DIM", "HIDDEN", "LAM", "EPOCHS", "NOISE_STD_8BIT", "NOISE_STD_UNIT",
            "JUDGE_CLASSES", "NO_SHAPE", "NAMES", "splits", "shape_classifier", "blur",
            "degraded_shapes", "non_shapes", "judge_data", "class_probabilities", "recognised",
-           "InputNoise", "shapes_vae", "mmd_vae_loss", "evaluate_autoencoder", "RECIPES"]
+           "InputNoise", "shapes_vae", "mmd_vae_loss", "evaluate_autoencoder", "TAU", "N_SAMPLES",
+           "SAMPLE_SEED", "CURVE_ENDS", "judged_metrics", "RECIPES"]
 
 SIZE = 32
 N_TRAIN, N_VAL, N_TEST = 10_000, 1_000, 2_000
@@ -58,6 +66,9 @@ NOISE_STD_8BIT = math.sqrt(5) / 255  # variance 5 in grey levels 0..255, on the 
 NOISE_STD_UNIT = math.sqrt(5)  # variance 5 taken on the [0, 1] scale itself
 JUDGE_CLASSES = (*data.SHAPE_CLASSES, "no shape")
 NO_SHAPE = 3
+TAU = 0.9  # the judge's threshold: a shape class above it counts as recognised
+N_SAMPLES, SAMPLE_SEED = 4000, 7  # generated images per model, and the seed of their z
+CURVE_ENDS = (0.5, 0.99)  # the ends of the chapter's curve of the share against the threshold
 
 
 def _ae_name(*variants: str) -> str:
@@ -220,6 +231,70 @@ def evaluate_autoencoder(model, x: torch.Tensor, seed: int = 2) -> dict:
             "test_mmd2_prior": mmd2(z, prior).item()}
 
 
+@lru_cache(maxsize=1)
+def _judge() -> ConvClassifier:
+    """The shipped judge (seed 0), in eval mode: every run of every seed is judged by the same one."""
+    model = shape_classifier()
+    store.load_weights(NAMES["judge"], model)
+    return model.eval()
+
+
+@torch.no_grad()
+def judged_metrics(model, judge, test: data.Dataset, *, tau: float = TAU,
+                   n_samples: int = N_SAMPLES, seed: int = SAMPLE_SEED) -> dict:
+    r"""What ``judge`` says of ``model``'s samples and of its reconstructions of ``test``, as counts.
+
+    Samples: the decoder means :math:`E[x \mid z]` of ``n_samples`` draws
+    :math:`z \sim \mathcal N(0, I)` from a generator seeded with ``seed``.
+    ``samples_n``; ``samples_recognised_k``, those :func:`recognised` at
+    ``tau``; ``samples_recognised_<class>_k``, those of them whose most
+    probable shape class is ``<class>`` (they sum to ``samples_recognised_k``);
+    ``samples_recognised_at_<t>_k``, recognised at the thresholds
+    :data:`CURVE_ENDS` instead.
+
+    Reconstructions of ``test.x`` at :math:`z = \mu(x)`: ``test_reconstructions_n``;
+    ``test_reconstructions_recognised_k``, recognised at ``tau`` *as the class
+    of the original*; ``test_reconstructions_<class>_n`` and
+    ``test_reconstructions_recognised_<class>_k``, the same for the originals
+    of each class; ``test_reconstructions_noncircle_n`` and
+    ``test_reconstructions_noncircle_as_circle_k``, originals that are not
+    circles and whose reconstruction's most probable judge output (of all
+    four, no threshold) is "circle". Every value is an ``int``.
+    """
+    samples = model.sample(n_samples, generator=torch.Generator().manual_seed(seed))
+    probs = class_probabilities(judge, samples)
+    ok = recognised(probs, tau)
+    by_class = torch.bincount(probs[ok, :NO_SHAPE].argmax(1), minlength=NO_SHAPE)
+    metrics = {"samples_n": n_samples, "samples_recognised_k": int(ok.sum()),
+               **{f"samples_recognised_{c}_k": int(k) for c, k in zip(data.SHAPE_CLASSES, by_class)},
+               **{f"samples_recognised_at_{t:g}_k": int(recognised(probs, t).sum()) for t in CURVE_ENDS}}
+    x, y = test.x, test.y
+    probs = class_probabilities(judge, model.reconstruct(x))
+    ok = recognised(probs, tau) & (probs[:, :NO_SHAPE].argmax(1) == y)
+    metrics |= {"test_reconstructions_n": len(y), "test_reconstructions_recognised_k": int(ok.sum())}
+    for i, c in enumerate(data.SHAPE_CLASSES):
+        metrics |= {f"test_reconstructions_{c}_n": int((y == i).sum()),
+                    f"test_reconstructions_recognised_{c}_k": int(ok[y == i].sum())}
+    circle = data.SHAPE_CLASSES.index("circle")
+    metrics |= {"test_reconstructions_noncircle_n": int((y != circle).sum()),
+                "test_reconstructions_noncircle_as_circle_k":
+                    int((probs[y != circle].argmax(1) == circle).sum())}
+    return metrics
+
+
+@torch.no_grad()
+def _evaluate_autoencoder_recipe(model) -> dict:
+    r"""The recorded metrics: :func:`evaluate_autoencoder`, the mean posterior σ, :func:`judged_metrics`.
+
+    ``test_posterior_std_mean``: :math:`\sigma` of :math:`q(z \mid x)`,
+    mean over the latent dimensions and the test images.
+    """
+    test = splits()[2]
+    return {**evaluate_autoencoder(model, test.x),
+            "test_posterior_std_mean": model.encode(test.x).logvar.mul(0.5).exp().mean().item(),
+            **judged_metrics(model, _judge(), test)}
+
+
 def _autoencoder_data():
     train, val, _ = splits()
     return train.x, val.x
@@ -228,7 +303,7 @@ def _autoencoder_data():
 def _autoencoder_recipe(loss, summary: str, noise_std: float | None = None) -> Recipe:
     return Recipe(build=partial(shapes_vae, noise_std=noise_std), loss=loss,
                   data=_autoencoder_data, epochs=EPOCHS,
-                  evaluate=lambda model: evaluate_autoencoder(model, splits()[2].x),
+                  evaluate=_evaluate_autoencoder_recipe,
                   summary=f"shapes 32×32 (10,000 binary images), MLP 1024-256-8, Bernoulli "
                           f"decoder, {summary}, {SETUP}, {EPOCHS} epochs")
 
