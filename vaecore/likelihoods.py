@@ -8,7 +8,8 @@ A :class:`Likelihood` bundles what a VAE needs from its decoder distribution:
 ``log_prob(x, params)``, ``mean(params)`` and ``sample(params, generator)``,
 where ``params`` is whatever the decoder returns (logits, a mean, or a
 ``(mean, logvar)`` pair). Decoders return logits or distribution parameters,
-never clamped probabilities.
+never clamped probabilities. The discretized logistic, a probability over the
+256 levels of 8-bit images, is in :mod:`vaecore.discretized_logistic`.
 """
 from __future__ import annotations
 
