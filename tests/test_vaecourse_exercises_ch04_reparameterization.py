@@ -65,7 +65,7 @@ def test_reparameterize_stub_and_exception():
     assert result.hint == "error" and "NameError" in result.message
 
 
-# Exercise: score_function_grad(f_values, b, logits, baseline)
+# Exercise: score_function_grad(f_values, z, logits, baseline)
 def _score(b, logits):
     return b - torch.sigmoid(logits)
 

@@ -123,37 +123,39 @@ def check_reparameterize(reparameterize) -> CheckResult:
                        f"{len(_MU)} × {_N:,} samples.")
 
 
-def _score_function_grad(f_values, b, logits, baseline):
-    return ((f_values - baseline)[:, None] * (b - torch.sigmoid(logits))).mean(0)
+def _score_function_grad(f_values, z, logits, baseline):
+    return ((f_values - baseline)[:, None] * (z - torch.sigmoid(logits))).mean(0)
 
 
 _WRONG_GRADS = (  # (hint, message, wrong formula) checked when the answer differs
-    ("baseline", "the baseline is not subtracted: use (f(b) − baseline)·score.",
-     lambda f, b, t, c: (f[:, None] * (b - torch.sigmoid(t))).mean(0)),
-    ("baseline", "the baseline is added: subtract it, (f(b) − baseline)·score.",
-     lambda f, b, t, c: ((f + c)[:, None] * (b - torch.sigmoid(t))).mean(0)),
-    ("score", "the score of a Bernoulli is d log p(b)/dθ = b − sigmoid(θ), "
-     "not the derivative of the probability, sigmoid(θ)(1 − sigmoid(θ)).",
-     lambda f, b, t, c: ((f - c)[:, None] * (torch.sigmoid(t) * torch.sigmoid(-t))).mean(0)),
-    ("score", "the score is b − sigmoid(θ), not b: the term from log(1 − sigmoid(θ)) is missing.",
-     lambda f, b, t, c: ((f - c)[:, None] * b).mean(0)),
+    ("baseline", "the baseline is not subtracted: use (f(z) − baseline)·score.",
+     lambda f, z, ell, c: (f[:, None] * (z - torch.sigmoid(ell))).mean(0)),
+    ("baseline", "the baseline is added: subtract it, (f(z) − baseline)·score.",
+     lambda f, z, ell, c: ((f + c)[:, None] * (z - torch.sigmoid(ell))).mean(0)),
+    ("score", "the score of a Bernoulli is d log q(z)/dℓ = z − sigmoid(ℓ), "
+     "not the derivative of the probability, sigmoid(ℓ)(1 − sigmoid(ℓ)).",
+     lambda f, z, ell, c: ((f - c)[:, None] * torch.sigmoid(ell) * torch.sigmoid(-ell)).mean(0)),
+    ("score", "the score is z − sigmoid(ℓ), not z: the term from log(1 − sigmoid(ℓ)) is missing.",
+     lambda f, z, ell, c: ((f - c)[:, None] * z).mean(0)),
 )
 
 
 def check_score_function_grad(score_function_grad) -> CheckResult:
-    """Check ``score_function_grad(f_values, b, logits, baseline)`` → shape ``(K,)``.
+    """Check ``score_function_grad(f_values, z, logits, baseline)`` → shape ``(K,)``.
 
-    ``b`` holds S samples ``(S, K)`` of independent Bernoulli(sigmoid(logits))
-    bits, ``f_values`` their values ``(S,)``, ``baseline`` a float. The
-    estimate is the mean over samples of (f − baseline)·(b − sigmoid(logits)).
+    ``z`` holds S samples ``(S, K)`` of independent Bernoulli(sigmoid(logits))
+    bits, ``f_values`` their values ``(S,)``, ``baseline`` (the constant c of
+    Equation (score-function-baseline)) a float. The estimate is the mean over
+    samples of (f(z) − c)·(z − sigmoid(ℓ)), with ℓ the ``logits``: Equation
+    (bernoulli-score).
     """
     g = torch.Generator().manual_seed(5)
 
     def case(s, k, offset, baseline):
         logits = torch.randn(k, generator=g, dtype=torch.float64) * 1.5
-        b = torch.bernoulli(torch.sigmoid(logits).expand(s, k), generator=g)
+        z = torch.bernoulli(torch.sigmoid(logits).expand(s, k), generator=g)
         f_values = torch.randn(s, generator=g, dtype=torch.float64) + offset
-        return f_values, b, logits, baseline
+        return f_values, z, logits, baseline
 
     cases = [case(64, 5, 3.0, 2.5), case(64, 3, -1.0, -0.7), case(1, 1, 10.0, 0.0)]
     result = run_cases("score_function_grad", score_function_grad, _score_function_grad,
