@@ -22,7 +22,8 @@ SHAPES = {"mnist32": (1, 32, 32), "mnist": (1, 28, 28), "cifar-bh": (3, 32, 32),
           "shapes": (1, 32, 32)}
 CLASSES = {"mnist32": 10, "cifar-bh": 2, "shapes": 4}
 NAME = re.compile(r"(mnist32|mnist|cifar-bh|shapes)-[a-z0-9]+-(bernoulli|normal-unitvar|"
-                  r"normal-learnedvar|gan|classifier)(-[a-z0-9.]+)*?(-z\d+)?(-beta[0-9.]+)?-e(\d+)")
+                  r"normal-learnedvar|dlogistic|gan|classifier)(-[a-z0-9.]+)*?(-z\d+)?"
+                  r"(-beta[0-9.]+)?-e(\d+)")
 
 
 def synthetic(name: str, n: int = 8):
@@ -31,6 +32,8 @@ def synthetic(name: str, n: int = 8):
     x = torch.rand(n, *SHAPES[data], generator=g)
     if "-classifier-" in name:
         return (x, torch.randint(CLASSES[data], (n,), generator=g))
+    if "-dlogistic-" in name:  # a likelihood of the 256 levels k/255 only
+        return (x * 255).round() / 255
     return x.round() if name.startswith("shapes-") else x
 
 
