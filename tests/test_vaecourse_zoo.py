@@ -396,3 +396,12 @@ def test_every_recipe_builds_a_different_model_per_seed():
         a, b = recipe.build(seed=0), recipe.build(seed=1)
         assert any(not torch.equal(p, q) for p, q in zip(a.state_dict().values(),
                                                         b.state_dict().values())), name
+
+
+def test_readme_lists_every_seeds_metrics(tmp_path, fake):
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    assert "Every seed" not in zoo.readme(tmp_path)  # one seed: nothing to list
+    zoo.train("tiny", seed=1, directory=tmp_path, progress=False)
+    text = zoo.readme(tmp_path)
+    assert "## Every seed" in text
+    assert "| `tiny` | test_mse | 0: 0.5, 1: 0.5 | 0.5 ± 0 |" in text

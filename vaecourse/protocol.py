@@ -113,7 +113,7 @@ def evaluate_test(model, *, loss_fn=negative_elbo, binarize: bool = True) -> dic
     :func:`evaluate_elbo` of ``loss_fn`` on :func:`test_images`; the number of
     active units (posterior-mean variance over the test images above 0.01,
     :func:`vaecore.latent.active_units`) as ``test_active_units``; the mean
-    squared error per pixel of the decoder's mean at :math:`z = \mu(x)`
+    squared error per pixel of the decoder's mean at z = μ(x)
     against the grey-level test images (comparable across likelihoods) as
     ``test_mse_grey``; and for binarized recipes, the ELBO fields on
     :func:`noisy_test_images` as ``test_noisy_<field>``.

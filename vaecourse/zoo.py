@@ -28,6 +28,7 @@ interrupted batch of runs is resumed by repeating its command.
 from __future__ import annotations
 
 import json
+import math
 import platform
 import sys
 import time
@@ -53,7 +54,7 @@ from .store import CheckpointMissing, read_record
 
 __all__ = ["Recipe", "RECIPES", "ALIASES", "SEEDS_FOLDER", "FIRST_STEPS", "FIRST_STEPS_RTOL",
            "recipes", "canonical", "load", "train", "done", "first_steps", "stale_first_steps", "record",
-           "seed_metrics", "verify", "table", "readme", "main"]
+           "seed_metrics", "verify", "table", "seeds_table", "readme", "main"]
 
 #: Where the weights of seeds other than 0 go, beside the records (not shipped).
 SEEDS_FOLDER = "seeds"
@@ -445,9 +446,50 @@ are loaded.
 """
 
 
+SEEDS_HEADER = """
+## Every seed
+
+Comparisons in the chapters are trained with several seeds (another initialisation and
+data order each: `python -m vaecourse.zoo train NAME --seeds 0,1,2`). Seed 0's weights are
+the shipped file; the other seeds' metrics are recorded in the same `NAME.json` (its
+`seeds` list, each with its command and the commit that produced it). Mean ± sample
+standard deviation over seeds; nats per image unless the metric says otherwise.
+
+"""
+
+
+def _number(v: float, digits: int = 4) -> str:
+    """Counts without decimals; other values with ``digits`` significant digits, at least 2 decimals."""
+    if v == int(v) and abs(v) < 1e15:
+        return str(int(v))
+    return f"{v:.{max(2, digits - len(str(int(abs(v)))))}f}" if abs(v) >= 1 else f"{v:.{digits}g}"
+
+
+def seeds_table(directory=None) -> str:
+    """A Markdown table of every recorded seed's test metrics, for records with more than one seed."""
+    folder = Path(directory) if directory is not None else store.CHECKOUT_DIR
+    rows = ["| checkpoint | metric | per seed (seed: value) | mean ± sd |", "| --- | --- | --- | --- |"]
+    for meta in sorted(folder.glob("*.json")):
+        info = read_record(meta)
+        if not info.get("seeds"):
+            continue
+        runs = [{"seed": info.get("seed", 0), "metrics": info["metrics"]}, *info["seeds"]]
+        for metric, value in info["metrics"].items():
+            if not isinstance(value, (int, float)) or not all(metric in r["metrics"] for r in runs):
+                continue
+            values = [float(r["metrics"][metric]) for r in runs]
+            mean = math.fsum(values) / len(values)
+            sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
+            per_seed = ", ".join(f"{r['seed']}: {_number(v)}" for r, v in zip(runs, values))
+            rows.append(f"| `{info['name']}` | {metric} | {per_seed} | "
+                        f"{_number(mean, 2)} ± {_number(sd, 2)} |")
+    return "\n".join(rows) if len(rows) > 2 else ""
+
+
 def readme(directory=None) -> str:
-    """The text of ``checkpoints/README.md``: a header and :func:`table`."""
-    return README_HEADER + table(directory) + "\n"
+    """The text of ``checkpoints/README.md``: a header, :func:`table` and :func:`seeds_table`."""
+    seeds = seeds_table(directory)
+    return README_HEADER + table(directory) + "\n" + (SEEDS_HEADER + seeds + "\n" if seeds else "")
 
 
 def done(name: str, seed: int = 0, directory=None) -> bool:
