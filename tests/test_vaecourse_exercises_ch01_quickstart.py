@@ -73,3 +73,28 @@ def test_log_prob_bernoulli_reference_passes():
 def test_log_prob_bernoulli_wrong_answers_get_the_right_hint(wrong, hint):
     result = exercises.check_log_prob_bernoulli(wrong)
     assert not result.passed and result.hint == hint, result.message
+
+
+def _naive(x, l, log_one_minus):
+    rho = torch.sigmoid(l)
+    return (x * torch.log(rho) + (1 - x) * log_one_minus(rho)).flatten(1).sum(1)
+
+
+@pytest.mark.parametrize("wrong, hint, says", [
+    # xlogy avoids 0·log 0, but where x = 0 and the logit is +60, log(1 − ρ) is log 0 = −inf
+    (lambda x, l: (torch.xlogy(x, torch.sigmoid(l)) + torch.xlogy(1 - x, 1 - torch.sigmoid(l)))
+     .flatten(1).sum(1), "nan", "logsigmoid"),
+    # a clamp or an ε keeps it finite, but wrong: log(1e-7) = −16 where −60 is due
+    (lambda x, l: _naive(x, l, lambda r: torch.log((1 - r).clamp(min=1e-7))), "stability",
+     "large"),
+    (lambda x, l: _naive(x, l, lambda r: torch.log(1 - r + 1e-12)), "stability", "large"),
+])
+def test_sigmoid_then_log_is_refused_at_a_contradicted_logit_of_60(wrong, hint, says):
+    """x = 0 with a logit of +60: log(1 − sigmoid(60)) is log 0 in floating point."""
+    result = exercises.check_log_prob_bernoulli(wrong)
+    assert not result.passed and result.hint == hint and says in result.message, result.message
+
+
+def test_the_nan_hint_of_the_bernoulli_check_names_the_logits():
+    result = exercises.check_log_prob_bernoulli(lambda x, l: _naive(x, l, lambda r: torch.log(1 - r)))
+    assert result.hint == "nan" and "logsigmoid" in result.message

@@ -70,7 +70,7 @@ def test_effective_beta_of_a_pixel_mean_is_784():
 @pytest.mark.parametrize("wrong, hint", [
     (lambda f, b: 1 / beta_reference(f, b), "inverted"),
     (lambda f, b: -beta_reference(f, b), "sign"),
-    (lambda f, b: 1.0, "factor"),
+    (lambda f, b: 1.0, "values"),  # one number: no factor is named (any two differ by one)
     (lambda f, b: torch.full((b,), beta_reference(f, b)), "shape"),
 ])
 def test_effective_beta_wrong_answers_get_the_right_hint(wrong, hint):
@@ -111,3 +111,18 @@ def test_negative_elbo_loss_wrong_answers_get_the_right_hint(wrong, hint, words)
     result = exercises.check_negative_elbo_loss(wrong)
     assert not result.passed and result.hint == hint, result.message
     assert words in result.message
+
+
+def test_sigma_for_sigma_squared_is_named_where_var_is_not_1():
+    """With var = 1, σ = σ²: the first case (var = 1) cannot tell them apart, the second can."""
+    result = exercises.check_sse_to_log_prob(
+        lambda s, d, v: -s / (2 * math.sqrt(v)) - 0.5 * d * math.log(2 * math.pi * math.sqrt(v)))
+    assert result.hint == "variance" and "(case 2 of" in result.message, result.message
+
+
+def test_a_float32_sse_answer_is_told_precision_not_variance():
+    def float32(s, d, v):
+        return (-s.float() / (2 * v) - 0.5 * d * math.log(2 * math.pi * v)).float()
+    result = exercises.check_sse_to_log_prob(float32)
+    assert result.hint == "precision" and "(case 1 of" in result.message, result.message
+    assert "σ" not in result.message

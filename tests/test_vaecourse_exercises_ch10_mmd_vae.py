@@ -62,7 +62,7 @@ def test_mmd2_references_pass(ok):
     (lambda x, y, h: _mmd(x, y, h, cross=1.0), "cross-term"),
     (lambda x, y, h: _mmd(x, y, h, cross=-2.0), "sign"),
     (lambda x, y, h: _mmd(x, y, h, root=True), "square"),
-    (lambda x, y, h: 2 * _mmd(x, y, h), "factor"),
+    (lambda x, y, h: 2 * _mmd(x, y, h), "values"),  # a scalar: no factor is named
     (lambda x, y, h: torch.stack([_mmd(x, y, h)] * 2), "shape"),
 ])
 def test_mmd2_wrong_answers_get_the_right_hint(wrong, hint):
@@ -86,9 +86,12 @@ def _wald(k, n, confidence=0.95):
     return p - half, p + half
 
 
+def test_wilson_refuses_an_answer_that_calls_the_library():
+    assert check_wilson_interval(lambda k, n, c: wilson_interval(k, n, c)[1:3]).hint == "library"
+
+
 @pytest.mark.parametrize("ok", [
     _wilson,
-    lambda k, n, c: wilson_interval(k, n, c)[1:3],
     lambda k, n, c: torch.tensor(_wilson(k, n, c)),  # a tensor instead of a tuple is fine
 ])
 def test_wilson_references_pass(ok):

@@ -7,7 +7,9 @@ checking chapter 1 loads neither the model zoo nor any other chapter's code.
 Each ``check_*`` takes the student's function, runs it and the library's
 reference on random inputs (fixed seed) and edge cases, and returns a
 :class:`CheckResult` that displays as a pass or as a hint on what differs
-(the machinery is in ``_check``).
+(the comparison and its hints are in ``_check``). A check refuses a function
+that is not the student's own, such as the library's, and can record its
+outcome for ``tools/grade.py`` (both in ``_submission``).
 """
 from ._check import CheckResult, diagnose, run_cases
 

@@ -5,8 +5,10 @@ import math
 
 import torch
 
+from vaecore.importance import log_mean_exp
 from vaecore.likelihoods import log_prob_normal
 from ._check import CheckResult, run_cases
+from ._submission import exercise, rng
 
 __all__ = ["check_iwae_from_log_weights", "check_log_normal"]
 
@@ -44,6 +46,7 @@ def _explain_iwae(args, got, want):
     return None
 
 
+@exercise(log_mean_exp)
 def check_iwae_from_log_weights(iwae_from_log_weights) -> CheckResult:
     """Check ``iwae_from_log_weights(log_w)``: log-weights ``(k, B)`` → the bound ``(B,)``.
 
@@ -51,7 +54,7 @@ def check_iwae_from_log_weights(iwae_from_log_weights) -> CheckResult:
     plain ``log(mean(exp(.)))`` underflows or overflows there), k = 1, and one
     weight dominating all the others.
     """
-    g = torch.Generator().manual_seed(3)
+    g = rng(3)
     moderate = torch.randn(7, 4, generator=g, dtype=torch.float64) * 3 - 5
     tiny = torch.randn(50, 3, generator=g, dtype=torch.float64) * 10 - 1000
     huge = torch.randn(20, 3, generator=g, dtype=torch.float64) * 10 + 800
@@ -62,13 +65,14 @@ def check_iwae_from_log_weights(iwae_from_log_weights) -> CheckResult:
                 cases, explain=_explain_iwae, per_example_sum=False, rtol=1e-9, atol=1e-9)
 
 
+@exercise(log_prob_normal)
 def check_log_normal(log_normal) -> CheckResult:
     """Check ``log_normal(x, mean, logvar)``: diagonal Gaussian log-density, shape ``(B,)``.
 
     ``x``, ``mean`` and ``logvar`` share one shape ``(B, ...)``; the result is
     summed over every dimension but the first.
     """
-    g = torch.Generator().manual_seed(4)
+    g = rng(4)
 
     def draw(*shape, scale=1.0):
         return torch.randn(*shape, generator=g, dtype=torch.float64) * scale

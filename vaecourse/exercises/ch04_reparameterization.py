@@ -13,7 +13,9 @@ import math
 
 import torch
 
+from vaecore.reparam import reparameterize as _library_reparameterize
 from ._check import CheckResult, run_cases
+from ._submission import exercise, rng
 
 __all__ = ["check_reparameterize", "check_score_function_grad"]
 
@@ -47,7 +49,7 @@ def _variance_hint(var: torch.Tensor, logvar: torch.Tensor) -> CheckResult:
 
 def _draw(reparameterize, mu, logvar, seed):
     return reparameterize(mu.expand(_N, len(_MU)), logvar.expand(_N, len(_MU)),
-                          torch.Generator().manual_seed(seed))
+                          rng(seed))
 
 
 def _check_sample(z, z_again, mu, logvar) -> CheckResult | None:
@@ -96,6 +98,7 @@ def _check_gradient(z, mu, logvar) -> CheckResult | None:
     return None
 
 
+@exercise(_library_reparameterize)
 def check_reparameterize(reparameterize) -> CheckResult:
     """Check ``reparameterize(mu, logvar, generator)``: z ~ N(mu, exp(logvar)), differentiably.
 
@@ -140,6 +143,7 @@ _WRONG_GRADS = (  # (hint, message, wrong formula) checked when the answer diffe
 )
 
 
+@exercise()
 def check_score_function_grad(score_function_grad) -> CheckResult:
     """Check ``score_function_grad(f_values, z, logits, baseline)`` → shape ``(K,)``.
 
@@ -149,7 +153,7 @@ def check_score_function_grad(score_function_grad) -> CheckResult:
     samples of (f(z) − c)·(z − sigmoid(ℓ)), with ℓ the ``logits``: Equation
     (bernoulli-score).
     """
-    g = torch.Generator().manual_seed(5)
+    g = rng(5)
 
     def case(s, k, offset, baseline):
         logits = torch.randn(k, generator=g, dtype=torch.float64) * 1.5

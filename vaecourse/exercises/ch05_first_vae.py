@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from vaecore.kl import kl_normal_std_normal
 from vaecore.likelihoods import log_prob_bernoulli
-from ._check import CheckResult, run_cases
+from ._check import CheckResult, known_mistakes, run_cases
+from ._submission import exercise, rng
 
 __all__ = ["check_sse_to_log_prob", "check_effective_beta", "check_negative_elbo_loss"]
 
@@ -31,32 +32,39 @@ def _sse_to_log_prob(sse: torch.Tensor, num_pixels: int, var: float) -> torch.Te
     return -sse / (2 * var) - 0.5 * num_pixels * math.log(2 * math.pi * var)
 
 
-def _explain_sse(args, got, want):
-    sse, d, var = args
-    const = 0.5 * d * math.log(2 * math.pi * var)
-    if _close(got, -sse / var - const):
-        return ("factor", "the squared error needs the factor 1/(2σ²), not 1/σ².")
-    if _close(got, -sse / (2 * math.sqrt(var)) - 0.5 * d * math.log(2 * math.pi * math.sqrt(var))):
-        return ("variance", "`var` is the variance σ², not the standard deviation σ.")
-    if _close(got, -sse / 2 - const):
-        return ("variance", "divide the squared error by the variance σ².")
-    if _close(got, -sse / (2 * var) - 0.5 * math.log(2 * math.pi * var)):
-        return ("constant", "the normalising constant ½·log(2πσ²) is paid once per pixel: "
-                "multiply it by num_pixels.")
-    return None
+def _sse_mistake(scale, var_of, constant_times_d=True):
+    """A wrong ``sse_to_log_prob``: ``-sse·scale(var) - (d or 1)/2·log(2π var_of(var))``."""
+    def wrong(sse, d, var):
+        const = 0.5 * (d if constant_times_d else 1) * math.log(2 * math.pi * var_of(var))
+        return -sse * scale(var) - const
+    return wrong
 
 
+# Each is named only where it differs from the reference: with var = 1, σ and σ² are equal.
+_SSE_MISTAKES = [
+    ("factor", _sse_mistake(lambda v: 1 / v, lambda v: v),
+     "the squared error needs the factor 1/(2σ²), not 1/σ²."),
+    ("variance", _sse_mistake(lambda v: 1 / (2 * math.sqrt(v)), math.sqrt),
+     "`var` is the variance σ², not the standard deviation σ."),
+    ("variance", _sse_mistake(lambda v: 0.5, lambda v: v),
+     "divide the squared error by the variance σ²."),
+    ("constant", _sse_mistake(lambda v: 1 / (2 * v), lambda v: v, constant_times_d=False),
+     "the normalising constant ½·log(2πσ²) is paid once per pixel: multiply it by num_pixels."),
+]
+
+
+@exercise()
 def check_sse_to_log_prob(sse_to_log_prob) -> CheckResult:
     """Check ``sse_to_log_prob(sse, num_pixels, var)``: per-image squared errors ``(B,)``
     → :math:`\\log \\mathcal N(x; \\mu, \\sigma^2 I)` ``(B,)``."""
-    g = torch.Generator().manual_seed(5)
+    g = rng(5)
     cases = [(torch.rand(6, generator=g, dtype=F64) * 60, 784, 1.0),
              (torch.rand(4, generator=g, dtype=F64) * 60, 784, 0.5),
              (torch.rand(3, generator=g, dtype=F64) * 10, 784, 0.01),
              (torch.rand(5, generator=g, dtype=F64) * 900, 3072, 4.0),
              (torch.zeros(2, dtype=F64), 10, 1.0 / (2 * math.pi))]
     return _run("sse_to_log_prob", sse_to_log_prob, _sse_to_log_prob, cases,
-                explain=_explain_sse, rtol=1e-9, atol=1e-9)
+                explain=known_mistakes(_SSE_MISTAKES, _close), rtol=1e-9, atol=1e-9)
 
 
 # Exercise: the effective β of a training loss
@@ -69,8 +77,10 @@ def _effective_beta(loss_fn, batch_size: int) -> torch.Tensor:
 
 
 def _explain_beta(args, got, want):
-    if isinstance(got, torch.Tensor) and got.dim() == 0 and torch.isclose(
-            got.double() * want, torch.tensor(1.0, dtype=F64), rtol=1e-6):
+    one = torch.tensor(1.0, dtype=F64)
+    if (isinstance(got, torch.Tensor) and got.dim() == 0
+            and not torch.isclose(want * want, one, rtol=1e-6)  # 1/β = β when β = 1
+            and torch.isclose(got.double() * want, one, rtol=1e-6)):
         return ("inverted", "you returned 1/β: β multiplies the KL, so it is "
                 "(∂loss/∂KL) / (∂loss/∂(−log p(x|z))).")
     return None
@@ -85,6 +95,7 @@ _LOSSES = [  # (loss written as in code found in the wild, batch size)
 ]
 
 
+@exercise()
 def check_effective_beta(effective_beta) -> CheckResult:
     """Check ``effective_beta(loss_fn, batch_size)``: the β of a loss written as a function
     ``loss_fn(log_px, kl)`` of per-example terms ``(B,)``; a float or a 0-d tensor."""
@@ -116,16 +127,17 @@ def _explain_loss(args, got, want):
         (bce.sum(1) - kl.sum(1), "sign", "the KL is added to the negative ELBO, not subtracted."),
         (bce.sum(1), "kl", "the KL term is missing."),
     ]
-    for alt, hint, detail in mistakes:
-        if _close(got, alt.mean()):
+    for alt, hint, detail in mistakes:  # named only where it differs from the reference
+        if _close(got, alt.mean()) and not _close(want, alt.mean()):
             return hint, detail
     return None
 
 
+@exercise()
 def check_negative_elbo_loss(negative_elbo_loss) -> CheckResult:
     """Check ``negative_elbo_loss(x, x_logits, mu, logvar)``: the scalar training loss
     (per-example sums over pixels and latent dimensions, mean over the batch)."""
-    g = torch.Generator().manual_seed(7)
+    g = rng(7)
 
     def case(b, shape, d, binary=True):
         x = torch.rand(b, *shape, generator=g, dtype=F64)

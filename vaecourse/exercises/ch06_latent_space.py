@@ -5,13 +5,15 @@ import torch
 
 from vaecore.latent import kl_per_dimension, posterior_mean_variance, slerp
 from ._check import CheckResult, run_cases
+from ._submission import exercise, rng
 
 __all__ = ["check_slerp", "check_posterior_mean_variance", "check_kl_per_dimension"]
 
 
+@exercise(slerp)
 def check_slerp(student_slerp) -> CheckResult:
     """Check ``slerp(z0, z1, t)``: spherical interpolation row by row, ``(B, D)`` in and out."""
-    g = torch.Generator().manual_seed(6)
+    g = rng(6)
     z0, z1 = torch.randn(2, 5, 20, generator=g, dtype=torch.float64)
     short = torch.randn(2, 3, 2, generator=g, dtype=torch.float64) * torch.tensor([[[1.0], [3.0], [0.2]]],
                                                                                dtype=torch.float64)
@@ -22,9 +24,10 @@ def check_slerp(student_slerp) -> CheckResult:
     return run_cases("slerp", student_slerp, slerp, cases, event_size=None)
 
 
+@exercise(posterior_mean_variance)
 def check_posterior_mean_variance(student_fn) -> CheckResult:
     """Check ``posterior_mean_variance(mu)``: variance over the N rows (divisor N), shape ``(D,)``."""
-    g = torch.Generator().manual_seed(7)
+    g = rng(7)
     scales = torch.tensor([2.0, 1.0, 0.5, 0.05, 0.001], dtype=torch.float64)
     mu = torch.randn(200, 5, generator=g, dtype=torch.float64) * scales + 3.0
     cases = [(mu,), (torch.randn(7, 3, generator=g, dtype=torch.float64),),
@@ -39,9 +42,10 @@ def check_posterior_mean_variance(student_fn) -> CheckResult:
     return result
 
 
+@exercise(kl_per_dimension)
 def check_kl_per_dimension(student_fn) -> CheckResult:
     """Check ``kl_per_dimension(mu, logvar)``: the KL terms, shape ``(N, D)``, nothing summed."""
-    g = torch.Generator().manual_seed(8)
+    g = rng(8)
     mu = torch.randn(6, 4, generator=g, dtype=torch.float64) * 2
     logvar = torch.randn(6, 4, generator=g, dtype=torch.float64)
     near_prior = (torch.zeros(2, 3, dtype=torch.float64) + 0.1,

@@ -13,6 +13,7 @@ import torch
 
 from ..chapters.ch07_beta import linear_warmup
 from ._check import CheckResult, known_mistakes, run_cases
+from ._submission import exercise, rng
 
 __all__ = ["check_beta_negative_elbo", "check_linear_warmup"]
 
@@ -68,9 +69,10 @@ _ELBO_MISTAKES = [
 ]
 
 
+@exercise()
 def check_beta_negative_elbo(beta_negative_elbo) -> CheckResult:
     """Check ``beta_negative_elbo(log_px, kl, beta)``: a scalar, the batch mean of −(Σ log p − β Σ KL)."""
-    g = torch.Generator().manual_seed(7)
+    g = rng(7)
     f64 = {"generator": g, "dtype": torch.float64}
     log_px = -torch.rand(8, 1, 28, 28, **f64) * 0.7   # per-pixel log p(x_i | z) <= 0
     kl = torch.rand(8, 20, **f64) * 2                 # per-dimension KL >= 0
@@ -101,6 +103,7 @@ _WARMUP_MISTAKES = [
 ]
 
 
+@exercise(linear_warmup)
 def check_linear_warmup(student_warmup) -> CheckResult:
     """Check ``linear_warmup(epochs_done, warmup_epochs)`` on every epoch of several schedules."""
     cases = [(student_warmup, n, 3 * n + 2) for n in (10, 4, 1, 3)]

@@ -6,6 +6,7 @@ import torch
 from vaecore.metrics import frechet_distance
 from vaecore.gan import discriminator_loss, generator_loss_nonsaturating
 from ._check import CheckResult, _fail, run_cases
+from ._submission import exercise, rng
 
 __all__ = ["check_frechet_distance", "check_discriminator_loss",
            "check_generator_loss_nonsaturating"]
@@ -36,6 +37,12 @@ def _no_root(mu1, s1, mu2, s2):  # tr(Σ1 Σ2) where tr((Σ1 Σ2)^½) is due
     return ((mu1 - mu2) ** 2).sum() + s1.trace() + s2.trace() - 2 * (s1 @ s2).trace()
 
 
+_FROM_LOGITS = ("the result has NaN or inf where the reference is finite: at logits of ±200, "
+                "D = sigmoid(logit) rounds to 0 or 1 and its log is log 0. Compute the logs "
+                "from the logits: −log D = −logsigmoid(logit) = softplus(−logit), "
+                "−log(1 − D) = softplus(logit).")
+
+
 _FID_SLIPS = [
     (_norm_not_squared, "mean", "the mean term is the squared norm ‖μ₁ − μ₂‖², not the norm."),
     (_elementwise_root, "sqrtm", "the square root must be the matrix square root (from an "
@@ -44,9 +51,10 @@ _FID_SLIPS = [
 ]
 
 
+@exercise(frechet_distance)
 def check_frechet_distance(frechet) -> CheckResult:
     """Check ``frechet(mu1, sigma1, mu2, sigma2)``: Equation (fid), a scalar tensor."""
-    g = torch.Generator().manual_seed(9)
+    g = rng(9)
     cases = [(torch.randn(f, generator=g, dtype=torch.float64), _spd(f, g),
               torch.randn(f, generator=g, dtype=torch.float64), _spd(f, g)) for f in (1, 4, 12)]
     mu, s = cases[1][0], cases[1][1]
@@ -87,10 +95,12 @@ def _d_cases(g: torch.Generator):
              torch.tensor([-200.0, 200.0, 0.0], dtype=torch.float64))]
 
 
+@exercise(discriminator_loss)
 def check_discriminator_loss(d_loss) -> CheckResult:
     """Check ``d_loss(real_logits, fake_logits)``: −log D(x) − log(1 − D(G(z))), shape (B,)."""
-    cases = _d_cases(torch.Generator().manual_seed(10))
-    result = run_cases("discriminator_loss", d_loss, discriminator_loss, cases, event_size=1)
+    cases = _d_cases(rng(10))
+    result = run_cases("discriminator_loss", d_loss, discriminator_loss, cases, event_size=1,
+                       nan=_FROM_LOGITS)
     if result.hint == "values":
         try:
             swapped = d_loss(cases[0][1], cases[0][0])
@@ -102,13 +112,14 @@ def check_discriminator_loss(d_loss) -> CheckResult:
     return result
 
 
+@exercise(generator_loss_nonsaturating)
 def check_generator_loss_nonsaturating(g_loss) -> CheckResult:
     """Check ``g_loss(fake_logits)``: the non-saturating −log D(G(z)), shape (B,)."""
-    g = torch.Generator().manual_seed(11)
+    g = rng(11)
     cases = [(torch.randn(8, generator=g, dtype=torch.float64) * 3,),
              (torch.tensor([-800.0, 0.0, 200.0], dtype=torch.float64),)]
     result = run_cases("generator_loss_nonsaturating", g_loss, generator_loss_nonsaturating,
-                       cases, event_size=1)
+                       cases, event_size=1, nan=_FROM_LOGITS)
     if result.hint == "values":
         try:
             got = g_loss(cases[0][0])

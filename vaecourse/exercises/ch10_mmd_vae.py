@@ -17,6 +17,7 @@ import torch
 from vaecore.mmd import mmd2, rbf_kernel
 from vaecore.proportions import wilson_interval
 from ._check import CheckResult, known_mistakes, run_cases
+from ._submission import exercise, rng
 
 __all__ = ["check_mmd2_unbiased_rbf", "check_wilson_interval"]
 
@@ -89,9 +90,10 @@ _MMD_MISTAKES = [
 ]
 
 
+@exercise(mmd2, rbf_kernel)
 def check_mmd2_unbiased_rbf(mmd2_unbiased_rbf) -> CheckResult:
     """Check ``mmd2_unbiased_rbf(x, y, bandwidth)``: a scalar, Equation (mmd2-unbiased) with the RBF kernel."""
-    g = torch.Generator().manual_seed(10)
+    g = rng(10)
 
     def randn(*shape):
         return torch.randn(*shape, generator=g, dtype=torch.float64)
@@ -152,6 +154,7 @@ _WILSON_MISTAKES = [
 ]
 
 
+@exercise(wilson_interval)
 def check_wilson_interval(student_wilson) -> CheckResult:
     """Check ``wilson(k, n, confidence)`` returning ``(low, high)``: Equation (wilson-interval)."""
     cases = [(720, 1000, 0.95), (15, 16, 0.95), (18, 25, 0.95), (0, 16, 0.95), (16, 16, 0.95),

@@ -17,6 +17,7 @@ from torch.distributions import Normal
 
 from vaecore.importance import effective_sample_size
 from ._check import CheckResult, known_mistakes, run_cases
+from ._submission import exercise, rng
 
 __all__ = ["check_effective_sample_size", "check_affine_flow_log_prob"]
 
@@ -28,7 +29,7 @@ def _close(got, want) -> bool:
 
 
 def _log_weights(seed: int, k: int, batch: int, scale: float, offset: float) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
+    g = rng(seed)
     return offset + scale * torch.randn(k, batch, generator=g, dtype=torch.float64)
 
 
@@ -55,6 +56,7 @@ _ESS_MISTAKES = [
 ]
 
 
+@exercise(effective_sample_size)
 def check_effective_sample_size(student) -> CheckResult:
     """Check ``student(log_w)``: (k, B) log-weights → (B,) effective sample sizes, Equation (ess)."""
     cases = [(_log_weights(0, 20, 3, 1.0, 0.0),), (_log_weights(1, 500, 4, 2.5, 0.0),),
@@ -98,9 +100,10 @@ _AFFINE_MISTAKES = [
 ]
 
 
+@exercise()
 def check_affine_flow_log_prob(student) -> CheckResult:
     """Check ``student(z, log_scale, shift)``: (B, D) latents → (B,) log-densities of the affine flow."""
-    g = torch.Generator().manual_seed(4)
+    g = rng(4)
     cases = []
     for batch, dim, spread in ((6, 3, 1.0), (4, 5, 2.0), (3, 2, 0.3)):
         z = spread * torch.randn(batch, dim, generator=g, dtype=torch.float64)
