@@ -11,7 +11,7 @@ JB_ARGS := . --toc book/_toc.yml --config _config.yml -W --keep-going
 WORKERS ?= auto
 XDIST := -n $(WORKERS) --dist loadfile
 
-.PHONY: install book test unit notebooks student benchmark benchmark-nll clean
+.PHONY: install book test unit notebooks student grade benchmark benchmark-nll clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,16 @@ notebooks: install
 ## Write the student edition: solutions replaced by stubs, outputs cleared.
 student: install
 	$(BIN)/python tools/student_edition.py chapters student/chapters
+
+## Grade a folder of <student>__<NN_slug>.ipynb: each runs in a fresh kernel; grades.csv and
+## grades.md go to $(GRADES). IT RUNS THE STUDENTS' CODE: only in a container or throwaway VM
+## with no credentials and no network (tools/grade.py --help). GRADE_ARGS="--seed SECRET"
+## draws each student's random cases from SECRET and the student's name.
+SUBMISSIONS ?=
+GRADES ?= grades
+grade: install
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder [GRADES=grades] [GRADE_ARGS='--seed SECRET']"; exit 2; }
+	$(BIN)/python tools/grade.py $(SUBMISSIONS) --out $(GRADES) $(GRADE_ARGS)
 
 benchmark: install
 	$(BIN)/python benchmarks/throughput.py
