@@ -41,9 +41,10 @@ unit: install
 notebooks: install
 	$(BIN)/python tools/execute_chapters.py chapters/*.ipynb
 
-## Write the student edition: solutions replaced by stubs, outputs cleared.
+## Regenerate the student edition in exercises/ (committed; a test fails when it is stale):
+## solutions replaced by stubs, outputs cleared. Run it after every change to a chapter.
 student: install
-	$(BIN)/python tools/student_edition.py chapters student/chapters
+	$(BIN)/python tools/student_edition.py chapters exercises
 
 ## Grade a folder of <student>__<NN_slug>.ipynb: each runs in a fresh kernel; grades.csv and
 ## grades.md go to $(GRADES). IT RUNS THE STUDENTS' CODE: only in a container or throwaway VM

@@ -27,6 +27,7 @@ def test_book_builds_without_warnings(tmp_path):
     for nb in chapters:
         page = (html / "chapters" / f"{nb.stem}.html").read_text()
         assert "colab.research.google.com" in page, f"{nb.stem}: no Colab button"
+        assert f"/exercises/{nb.stem}.ipynb" in page, f"{nb.stem}: no Exercises in Colab button"
         assert "solution dropdown" in page, f"{nb.stem}: no hidden solution"
         assert "<img" in page, f"{nb.stem}: no figure rendered"
     assert (html / "book" / "bibliography.html").exists()

@@ -12,6 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
+import nbformat
 import pytest
 import yaml
 
@@ -36,8 +37,9 @@ def course(tmp_path) -> Path:
     for name in ("_config.yml", "CITATION.cff", "book/cite.md", "vaecourse/__init__.py"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ROOT / name, tmp_path / name)
-    shutil.copytree(ROOT / "chapters", tmp_path / "chapters",
-                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    for folder in ("chapters", "exercises"):  # the chapters and their student edition
+        shutil.copytree(ROOT / folder, tmp_path / folder,
+                        ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     return tmp_path
 
 
@@ -50,6 +52,7 @@ def test_fork_url_reaches_every_copy_and_nothing_else_changes(course):
     old = tool.current_url(course)
     changed = tool.set_repository_url(FORK, course)
     chapters = sorted((course / "chapters").glob("*.ipynb"))
+    chapters += sorted((course / "exercises").glob("*.ipynb"))
     assert len(changed) == len(chapters) + 4
     config = yaml.safe_load((course / "_config.yml").read_text(encoding="utf-8"))
     assert config["repository"]["url"] == FORK
@@ -63,7 +66,7 @@ def test_fork_url_reaches_every_copy_and_nothing_else_changes(course):
     assert constant == before["vaecourse/__init__.py"].decode().replace(old, FORK)
     for path in chapters:
         new = json.loads(path.read_text(encoding="utf-8"))
-        orig = json.loads(before[f"chapters/{path.name}"])
+        orig = json.loads(before[f"{path.parent.name}/{path.name}"])
         assert "".join(new["cells"][0]["source"]) == COLAB_CELL.format(url=FORK)
         new["cells"][0]["source"] = orig["cells"][0]["source"]
         assert new == orig, f"{path.name}: more than the first cell's source changed"
@@ -113,10 +116,20 @@ def test_the_url_appears_only_in_files_the_tool_rewrites():
             path = Path(folder, name)
             if url in path.read_bytes():
                 found.add(str(path.relative_to(ROOT)))
-    chapters = {f for f in found if f.startswith("chapters") and f.endswith(".ipynb")}
-    assert found - chapters == rewritten
+    notebooks = {f for f in found if f.startswith(("chapters", "exercises"))
+                 and f.endswith(".ipynb")}
+    assert found - notebooks == rewritten
 
 
 def test_the_download_url_constant_is_the_book_s_repository_url():
     import vaecourse
     assert vaecourse.REPOSITORY_URL == tool.current_url(ROOT)
+
+
+def test_the_student_edition_stays_the_edition_of_the_rewritten_chapters(course):
+    edition = load("student_edition", ROOT / "tools" / "student_edition.py")
+    tool.set_repository_url(FORK, course)
+    for chapter in sorted((course / "chapters").glob("*.ipynb")):
+        regenerated = edition.student_notebook(nbformat.read(chapter, as_version=4))
+        committed = nbformat.read(course / "exercises" / chapter.name, as_version=4)
+        assert regenerated == committed, chapter.name

@@ -120,3 +120,31 @@ def test_missing_or_empty_source_is_an_error(tmp_path, capsys, source):
     err = capsys.readouterr().err
     assert str(src) in err and ("does not exist" if source == "missing" else "no notebooks") in err
     assert not dst.exists()
+
+
+EDITION = ROOT / "exercises"
+REGENERATE = "`make student` (or: .venv/bin/python tools/student_edition.py chapters exercises)"
+
+
+def test_every_chapter_has_its_committed_student_edition_and_nothing_else():
+    editions = sorted(p.name for p in EDITION.glob("*.ipynb"))
+    chapters = [p.name for p in CHAPTERS]
+    assert editions == chapters, (
+        f"exercises/ holds {sorted(set(editions) - set(chapters))} without a chapter and lacks "
+        f"{sorted(set(chapters) - set(editions))}: delete the former, and run {REGENERATE}")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_the_committed_student_edition_is_up_to_date(path):
+    """exercises/NN_slug.ipynb is what tools/student_edition.py writes from the chapter now."""
+    committed = EDITION / path.name
+    assert committed.is_file(), f"{committed.relative_to(ROOT)} is missing: run {REGENERATE}"
+    regenerated = student_edition.student_notebook(nbformat.read(path, as_version=4))
+    stale = nbformat.reads(committed.read_text(encoding="utf-8"), as_version=4)
+    differ = [i for i, (a, b) in enumerate(zip(regenerated.cells, stale.cells)) if a != b]
+    assert regenerated == stale, (
+        f"{committed.relative_to(ROOT)} is stale: chapters/{path.name} changed "
+        f"(cells {differ[:5] or 'count or metadata'}) and the student edition was not "
+        f"written again. Run {REGENERATE} and commit exercises/.")
+    assert committed.read_text(encoding="utf-8") == nbformat.writes(regenerated) + "\n", (
+        f"{committed.relative_to(ROOT)} is not in nbformat's layout: run {REGENERATE}")

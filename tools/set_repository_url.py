@@ -5,7 +5,8 @@
 The URL has one place: ``repository.url`` in ``_config.yml`` (the book's
 repository and Colab buttons read it). Copies taken from it are rewritten here:
 
-- the first cell of every chapter, whose Colab install line is ``git+<url>``;
+- the first cell of every chapter, whose Colab install line is ``git+<url>``, and
+  of its student edition in ``exercises/`` (the same cell);
 - ``repository-code`` in ``CITATION.cff``;
 - the URL in ``book/cite.md`` (the BibTeX entry);
 - ``REPOSITORY_URL`` in ``vaecourse/__init__.py``, where checkpoints are downloaded from.
@@ -91,8 +92,10 @@ def set_repository_url(new: str, root: Path = ROOT) -> list[Path]:
     new = new.rstrip("/")
     old = current_url(root)
     plan = [(root / "_config.yml", lambda t: set_config(t, new))]
-    for nb in sorted((root / "chapters").glob("*.ipynb")):
-        plan.append((nb, lambda t, name=nb.name: set_first_cell(t, old, new, name)))
+    notebooks = sorted((root / "chapters").glob("*.ipynb")) + sorted((root / "exercises").glob("*.ipynb"))
+    for nb in notebooks:
+        name = f"{nb.parent.name}/{nb.name}"
+        plan.append((nb, lambda t, name=name: set_first_cell(t, old, new, name)))
     plan.append((root / "CITATION.cff", lambda t: set_citation(t, new)))
     plan.append((root / "book" / "cite.md", lambda t: t.replace(old, new)))
     plan.append((root / "vaecourse" / "__init__.py", lambda t: set_constant(t, new)))

@@ -1,6 +1,10 @@
 """Write the student edition of the chapters: solutions become stubs.
 
-    python tools/student_edition.py chapters student/chapters
+    python tools/student_edition.py chapters exercises      # what `make student` runs
+
+The edition is committed in ``exercises/`` (the book's "Exercises in Colab"
+button opens it), and ``tests/test_student_edition.py`` fails when a chapter
+changed and its edition was not written again: run the command above then.
 
 Every code cell tagged ``solution`` is replaced by a stub that keeps each
 function's signature and docstring and raises
