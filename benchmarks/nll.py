@@ -8,10 +8,14 @@ sampling with ``k`` samples (5000 by default), nats per image.
     python benchmarks/nll.py                          # every model of the table, k = 5000
     python benchmarks/nll.py mnist-mlp-bernoulli-flow-z20-e30 --k 500   # one model, fewer samples
     python benchmarks/nll.py --write NAME ...         # store the results in the records
+    python benchmarks/nll.py --write NAME --seed-runs 1,2 --k 1000   # unshipped seeds, trained here
 
 Options: ``--k``, ``--n-test N`` (the first N test images), ``--batch-size``,
 ``--chunk`` (z samples decoded at once per batch; lower it to save memory),
-``--seed``, ``--threads``. The full protocol costs about k × 10,000 decoder
+``--seed`` (of the importance samples), ``--threads``, ``--seed-runs S,...``
+(instead of the shipped seed-0 weights, the unshipped weights of these training
+seeds, trained on this machine with ``python -m vaecourse.zoo train NAME --seed S``;
+``--write`` stores each result in that seed's entry of the record). The full protocol costs about k × 10,000 decoder
 passes per model: minutes for the MLPs, longer for the conv VAE.
 """
 from __future__ import annotations
@@ -37,6 +41,8 @@ def main(argv=None) -> int:
     parser.add_argument("--chunk", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--seed-runs", default="", metavar="S,...",
+                        help="evaluate these unshipped training seeds instead of seed 0")
     parser.add_argument("--write", action="store_true",
                         help="store each result in the checkpoint's record (NAME.json)")
     args = parser.parse_args(argv)
@@ -46,17 +52,26 @@ def main(argv=None) -> int:
     print(f"test NLL, nats per image: {len(x):,} dynamically binarized MNIST test images, "
           f"k = {args.k:,} importance samples; ± one standard error over images")
     print(f"{'model':44s} {'-log p(x)':>16s} {'-ELBO (k=1)':>16s} {'time':>8s}")
+    runs = [int(s) for s in args.seed_runs.split(",") if s] or [0]
     for name in map(zoo.canonical, args.models):  # an old name is stored under the new one
-        model, _ = zoo.load(name, train_if_missing=False)
-        result, _ = nll.estimate_nll(model, x, args.k, seed=args.seed,
-                                     batch_size=args.batch_size, chunk=args.chunk)
-        print(f"{name:44s} {result.nll:9.2f} ± {result.nll_se:4.2f} "
-              f"{result.negative_elbo:9.2f} ± {result.negative_elbo_se:4.2f} "
-              f"{result.wall_time_s:7.0f}s", flush=True)
-        if args.write:
-            command = "python benchmarks/nll.py --write " + shlex.join(
-                [name, "--k", str(args.k), "--n-test", str(args.n_test), "--seed", str(args.seed)])
-            write_nll(name, result, command)
+        for run in runs:
+            model = (zoo.load(name, train_if_missing=False)[0] if run == 0
+                     else zoo.load_seed(name, run)[0])
+            result, _ = nll.estimate_nll(model, x, args.k, seed=args.seed,
+                                         batch_size=args.batch_size, chunk=args.chunk)
+            label = name if run == 0 else f"{name} (seed {run})"
+            print(f"{label:44s} {result.nll:9.2f} ± {result.nll_se:4.2f} "
+                  f"{result.negative_elbo:9.2f} ± {result.negative_elbo_se:4.2f} "
+                  f"{result.wall_time_s:7.0f}s", flush=True)
+            if args.write:
+                command = "python benchmarks/nll.py --write " + shlex.join(
+                    [name, "--k", str(args.k), "--n-test", str(args.n_test), "--seed", str(args.seed)]
+                    + (["--seed-runs", str(run)] if run else []))
+                if run == 0:
+                    write_nll(name, result, command)
+                else:
+                    zoo.write_seed_result(name, run, "nll", {**result._asdict(), "command": command,
+                                                             "threads": torch.get_num_threads()})
     print("published, each with its own protocol:")
     for p in PUBLISHED:
         print(f"{p.model:44s} {p.nll:9.2f}          [{p.source}, {p.where}; {p.protocol}]")

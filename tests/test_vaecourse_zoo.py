@@ -405,3 +405,25 @@ def test_readme_lists_every_seeds_metrics(tmp_path, fake):
     text = zoo.readme(tmp_path)
     assert "## Every seed" in text
     assert "| `tiny` | test_mse | 0: 0.5, 1: 0.5 | 0.5 ± 0 |" in text
+
+
+def test_unshipped_seeds_load_only_when_their_sha256_matches(tmp_path, fake):
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    zoo.train("tiny", seed=1, directory=tmp_path, progress=False)
+    model, _ = zoo.load_seed("tiny", 1, directory=tmp_path)
+    trained = torch.load(tmp_path / "seeds" / "tiny.seed1.pt", weights_only=True)["state_dict"]
+    assert torch.equal(model.w.weight, trained["w.weight"])
+    zoo.write_seed_result("tiny", 1, "nll", {"nll": 1.5}, directory=tmp_path)
+    entry = zoo.record("tiny", directory=tmp_path)["seeds"][0]
+    assert entry["nll"] == {"nll": 1.5, "sha256": entry["weights_sha256"]}
+    with pytest.raises(ValueError, match="no seed 2"):
+        zoo.load_seed("tiny", 2, directory=tmp_path)
+    with pytest.raises(ValueError, match="seed 0 is the shipped file"):
+        zoo.load_seed("tiny", 0, directory=tmp_path)
+    path = tmp_path / "seeds" / "tiny.seed1.pt"
+    path.write_bytes(path.read_bytes() + b"x")
+    with pytest.raises(ValueError, match="does not match"):
+        zoo.load_seed("tiny", 1, directory=tmp_path)
+    path.unlink()
+    with pytest.raises(FileNotFoundError, match="not shipped"):
+        zoo.load_seed("tiny", 1, directory=tmp_path)

@@ -53,7 +53,8 @@ from .recipe import Recipe
 from .store import CheckpointMissing, read_record
 
 __all__ = ["Recipe", "RECIPES", "ALIASES", "SEEDS_FOLDER", "FIRST_STEPS", "FIRST_STEPS_RTOL",
-           "recipes", "canonical", "load", "train", "done", "first_steps", "stale_first_steps", "record",
+           "recipes", "canonical", "load", "train", "done", "seed_path", "load_seed",
+           "write_seed_result", "first_steps", "stale_first_steps", "record",
            "seed_metrics", "verify", "table", "seeds_table", "readme", "main"]
 
 #: Where the weights of seeds other than 0 go, beside the records (not shipped).
@@ -280,6 +281,7 @@ def train(name: str, *, seed: int = 0, directory=None, progress: bool = True) ->
            "machine": _machine(device), "torch": torch.__version__, "vaecore": __version__,
            "code": code, "first_steps": first_steps(name, seed), "metrics": metrics}
     if seed:
+        run["weights_sha256"] = file_sha256(final)  # ties later measurements to these weights
         _add_seed(folder, name, run)
     else:
         info = {"name": name, "file": final.name, "bytes": final.stat().st_size,
@@ -289,6 +291,57 @@ def train(name: str, *, seed: int = 0, directory=None, progress: bool = True) ->
     partial.unlink(missing_ok=True)  # only now: until the record is written, it can resume
     distributed.barrier()  # the other ranks may read it now
     return load_checkpoint(final, map_location=device)
+
+
+def seed_path(name: str, seed: int, directory=None) -> Path:
+    """Where the unshipped weights of ``name`` at ``seed`` (> 0) are written: ``seeds/NAME.seed<s>.pt``."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 1:
+        raise ValueError(f"seed: expected an integer >= 1 (seed 0 is the shipped file), got {seed!r}")
+    return _paths(_write_folder(directory), canonical(name), seed)[0]
+
+
+def load_seed(name: str, seed: int, *, directory=None, device=None):
+    """``(model, checkpoint)`` of an unshipped seed, trained on this machine, checked against its record.
+
+    The weights ``seeds/NAME.seed<s>.pt`` beside the record must have the
+    sha256 the record's entry for ``seed`` names (``weights_sha256``);
+    FileNotFoundError when they are not here (they are not shipped: train them
+    with ``python -m vaecourse.zoo train NAME --seed S``), ValueError when they differ.
+    """
+    name = canonical(name)
+    path = seed_path(name, seed, directory)
+    info = read_record(_write_folder(directory) / f"{name}.json")
+    entry = next((r for r in info.get("seeds", []) if r["seed"] == seed), None)
+    if entry is None or "weights_sha256" not in entry:
+        raise ValueError(f"{name}: the record has no seed {seed} with weights_sha256; "
+                         f"retrain it: python -m vaecourse.zoo train {name} --seed {seed}")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: seed {seed}'s weights are not shipped; train them with "
+                                f"python -m vaecourse.zoo train {name} --seed {seed}")
+    if file_sha256(path) != entry["weights_sha256"]:
+        raise ValueError(f"{path} does not match the sha256 recorded for seed {seed}; "
+                         f"retrain it: python -m vaecourse.zoo train {name} --seed {seed}")
+    device = default_device(device, fallback="cpu")
+    model = _recipe(name).build(seed=seed).to(device)
+    checkpoint = load_checkpoint(path, model, map_location=device)
+    return model.eval(), checkpoint
+
+
+def write_seed_result(name: str, seed: int, key: str, result: dict, directory=None) -> dict:
+    """Store ``result`` under ``key`` in the record's entry for ``seed`` (e.g. an NLL); return the record.
+
+    Tied to the seed's weights by their sha256; written atomically under the record's lock.
+    """
+    name = canonical(name)
+    folder = _write_folder(directory)
+    with _record_lock(folder, name):
+        info = read_record(folder / f"{name}.json")
+        entry = next((r for r in info.get("seeds", []) if r["seed"] == seed), None)
+        if entry is None or "weights_sha256" not in entry:
+            raise ValueError(f"{name}: the record has no seed {seed} with weights_sha256")
+        entry[key] = {**result, "sha256": entry["weights_sha256"]}
+        _write_record(folder / f"{name}.json", info)
+    return info
 
 
 def _write_record(path: Path, info: dict) -> None:
