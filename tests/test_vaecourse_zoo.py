@@ -346,14 +346,19 @@ def test_records_name_the_code_and_a_modified_checkout_is_refused(tmp_path, fake
     code = zoo.record("tiny", directory=tmp_path)["code"]
     assert set(code) == {"vaecore", "commit", "clean"}
     monkeypatch.setattr(store, "CHECKOUT_DIR", tmp_path)
+    monkeypatch.setattr(provenance, "AT_IMPORT", {**provenance.AT_IMPORT, "commit": "ab"})
     monkeypatch.setattr(provenance, "_git", lambda *a: " M vaecore/train.py\n" if a[0] == "status"
-                        else "0123456789abcdef0123456789abcdef01234567\n")
+                        else "ab\n")
     with pytest.raises(RuntimeError, match="modified tree"):
         zoo.train("tiny", directory=tmp_path, progress=False)
     assert len(fake) == 1  # refused before training
     monkeypatch.setattr(provenance, "_git", lambda *a: "" if a[0] == "status" else "ab\n")
     zoo.train("tiny", directory=tmp_path, progress=False)
     assert zoo.record("tiny", directory=tmp_path)["code"]["clean"] is True
+    # The checkout moved on while this process ran the old commit's code: refused.
+    monkeypatch.setattr(provenance, "_git", lambda *a: "" if a[0] == "status" else "cd\n")
+    with pytest.raises(RuntimeError, match="moved from commit ab to cd"):
+        zoo.train("tiny", directory=tmp_path, progress=False)
 
 
 def test_code_version_outside_a_checkout(monkeypatch):

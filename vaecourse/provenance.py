@@ -14,7 +14,7 @@ from pathlib import Path
 
 from vaecore import __version__
 
-__all__ = ["ROOT", "code_version", "require_clean"]
+__all__ = ["ROOT", "code_version", "require_clean", "AT_IMPORT"]
 
 #: The checkout this package was imported from (meaningful for a clone or an editable install).
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,12 +44,23 @@ def code_version() -> dict:
             "clean": None if changes is None else changes.strip() == ""}
 
 
-def require_clean(what: str) -> dict:
-    """:func:`code_version`, or RuntimeError when the checkout has uncommitted changes.
+#: The code version when this module was first imported, i.e. when the process loaded its code.
+AT_IMPORT = code_version()
 
+
+def require_clean(what: str) -> dict:
+    """The code version, or RuntimeError when the checkout has uncommitted changes.
+
+    Also refused: a checkout whose commit changed since this process imported
+    its code (:data:`AT_IMPORT`), since the running code is then the old commit's.
     ``what`` names the record about to be written, for the message.
     """
     version = code_version()
+    if version["commit"] != AT_IMPORT["commit"]:
+        raise RuntimeError(
+            f"refusing to write {what}: the checkout moved from commit "
+            f"{str(AT_IMPORT['commit'])[:12]} to {str(version['commit'])[:12]} while this process "
+            "ran its code; start a new process")
     if version["clean"] is False:
         raise RuntimeError(
             f"refusing to write {what} from a modified tree: commit the changes first (git status "
