@@ -7,7 +7,6 @@ one mistake, with an answer cell that does not parse, and one that runs too long
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import subprocess
 import sys
@@ -15,15 +14,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from _tools import tool
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def tool(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 grade = tool("grade")

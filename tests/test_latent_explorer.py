@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import html
-import importlib.util
 import json
 import os
 import re
@@ -32,6 +31,7 @@ import numpy as np
 import pytest
 import torch
 
+from _tools import tool
 from vaecore import latent
 from vaecore.mlp import MLPDecoder
 
@@ -40,13 +40,6 @@ STATIC = ROOT / "book" / "_static"
 MODEL = "mnist-mlp-bernoulli-z2-e30"
 FLOAT_TOL = 1e-5  # |E[x|z] page − E[x|z] PyTorch| with float32 weights
 PIXEL_TOL = 2  # grey levels out of 255
-
-
-def tool(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 export_explorer = tool("export_explorer")
