@@ -10,7 +10,7 @@ from vaecourse.zoo import RECIPES
 from vaecourse.chapters import ch09_vae_vs_gan as vg
 
 NAMES = {"mnist32-lenet-classifier-e3", "mnist32-mlp-bernoulli-z100-e20", "mnist32-mlp-gan-z100-e20",
-         "mnist32-mlp-gan-smooth-z100-e10"}
+         "mnist32-mlp-gan-smooth-z100-e20"}
 
 
 def test_recipes_are_registered_and_builds_are_seeded():

@@ -97,7 +97,7 @@ ALIASES = {
     "mnist32-lenet": "mnist32-lenet-classifier-e3",
     "mnist32-mlp-vae-z100": "mnist32-mlp-bernoulli-z100-e20",
     "mnist32-mlp-gan-z100": "mnist32-mlp-gan-z100-e20",
-    "mnist32-mlp-gan-z100-smooth": "mnist32-mlp-gan-smooth-z100-e10",
+    "mnist32-mlp-gan-z100-smooth": "mnist32-mlp-gan-smooth-z100-e20",
     "cifar-bh-resnet-beta0.01": "cifar-bh-resnet-bernoulli-z64-beta0.01-e15",
     "cifar-bh-resnet-beta1": "cifar-bh-resnet-bernoulli-z64-e15",
     "cifar-bh-conv-beta1": "cifar-bh-conv-bernoulli-z64-e15",
