@@ -7,7 +7,8 @@ import pytest
 import torch
 from scipy.stats import binomtest
 
-from vaecore.proportions import Proportion, cluster_bootstrap_interval, wilson_interval
+from vaecore.proportions import (Proportion, cluster_bootstrap_interval, mcnemar_test,
+                                 two_proportion_test, wilson_interval)
 
 
 @pytest.mark.parametrize("k, n", [(0, 1), (1, 1), (0, 16), (15, 16), (18, 25), (720, 1000),
@@ -114,3 +115,53 @@ T = torch.tensor
 def test_bootstrap_bad_input_is_a_clear_error(successes, clusters, kwargs):
     with pytest.raises(ValueError):
         cluster_bootstrap_interval(successes, clusters, **kwargs)
+
+
+# --- tests of two shares ----------------------------------------------------------------
+
+@pytest.mark.parametrize("k_a,n_a,k_b,n_b", [(2672, 4000, 2760, 4000), (18, 25, 20, 25),
+                                             (15, 16, 11, 16), (5, 40, 30, 70)])
+def test_two_proportion_test_is_pearsons_chi2_without_correction(k_a, n_a, k_b, n_b):
+    from scipy.stats import chi2_contingency
+    ref = chi2_contingency([[k_a, n_a - k_a], [k_b, n_b - k_b]], correction=False)
+    t = two_proportion_test(k_a, n_a, k_b, n_b)
+    assert t.statistic ** 2 == pytest.approx(ref.statistic, rel=1e-10)
+    assert t.p_value == pytest.approx(ref.pvalue, rel=1e-8)
+    assert t.difference == pytest.approx(k_a / n_a - k_b / n_b)
+
+
+def test_two_proportion_test_overlapping_intervals_can_still_differ():
+    # 66.8 % against 69.0 % of 4,000: the 95 % Wilson intervals overlap, the test rejects
+    a, b = wilson_interval(2672, 4000), wilson_interval(2760, 4000)
+    assert a.high > b.low
+    t = two_proportion_test(2672, 4000, 2760, 4000)
+    assert t.statistic == pytest.approx(-2.10, abs=0.01) and t.p_value < 0.05
+
+
+def test_two_proportion_test_degenerate_and_bad_input():
+    assert two_proportion_test(10, 10, 5, 5) == (0.0, 0.0, 1.0)
+    with pytest.raises(ValueError, match="0 <= k <= n"):
+        two_proportion_test(11, 10, 5, 5)
+
+
+def test_mcnemar_matches_an_exact_binomial_test_on_the_discordant_pairs():
+    from scipy.stats import binomtest
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(500, generator=g) < 0.7
+    b = torch.where(torch.rand(500, generator=g) < 0.1, ~a, a)   # flips a tenth of a
+    n10, n01 = int((a & ~b).sum()), int((~a & b).sum())
+    t = mcnemar_test(a, b)
+    assert t.p_value == pytest.approx(binomtest(n10, n10 + n01).pvalue, rel=1e-10)
+    assert t.statistic == n10 - n01 and t.difference == pytest.approx((n10 - n01) / 500)
+
+
+def test_mcnemar_hand_computed_and_edge_cases():
+    # 0 against 6 discordant trials: p = 2 / 2^6
+    a = torch.tensor([1] * 10 + [0] * 6)
+    b = torch.ones(16)
+    assert mcnemar_test(a, b).p_value == pytest.approx(2 / 64)
+    assert mcnemar_test(a, a).p_value == 1.0                  # no discordant trial
+    with pytest.raises(ValueError, match="same trials"):
+        mcnemar_test(torch.ones(3), torch.ones(4))
+    with pytest.raises(ValueError, match="0/1"):
+        mcnemar_test(torch.tensor([0.5]), torch.tensor([1.0]))

@@ -1,4 +1,4 @@
-r"""A share of successes with its Wilson or cluster-bootstrap confidence interval.
+r"""A share of successes with its Wilson or cluster-bootstrap confidence interval, and two tests.
 
 Counting how many generated images a classifier recognises gives a share; a share
 measured on ``n`` images needs an interval. The Wilson score interval keeps
@@ -7,6 +7,12 @@ z\sqrt{\hat p(1-\hat p)/n}`, which collapses to a point at 0 % and 100 %.
 Both assume ``n`` independent trials; when trials share their sources (mixes
 built from the same images), :func:`cluster_bootstrap_interval` resamples the
 sources instead.
+
+Two shares are compared with a test, not by whether their intervals overlap
+(two 95 % intervals can overlap while the difference is significant at 5 %):
+:func:`two_proportion_test` when the two shares count different trials,
+:func:`mcnemar_test` when both count the *same* trials (the same images, the
+same draws of z), from the trials on which the two disagree.
 """
 from __future__ import annotations
 
@@ -17,7 +23,8 @@ from typing import NamedTuple, Sequence
 
 import torch
 
-__all__ = ["Proportion", "wilson_interval", "cluster_bootstrap_interval"]
+__all__ = ["Proportion", "wilson_interval", "cluster_bootstrap_interval", "Test",
+           "two_proportion_test", "mcnemar_test"]
 
 
 class Proportion(NamedTuple):
@@ -27,6 +34,13 @@ class Proportion(NamedTuple):
     high: float
     k: int
     n: int
+
+
+class Test(NamedTuple):
+    """A two-sided test of equal shares: ``difference`` = share A − share B, its ``statistic``, ``p_value``."""
+    difference: float
+    statistic: float
+    p_value: float
 
 
 def _check(k, n, confidence) -> None:
@@ -123,3 +137,64 @@ def cluster_bootstrap_interval(successes: torch.Tensor,
                                                     dtype=torch.float64)).tolist()
     k, n = int(y.sum()), len(y)
     return Proportion(k / n, low, high, k, n)
+
+
+def two_proportion_test(k_a: int, n_a: int, k_b: int, n_b: int) -> Test:
+    r"""Two-sided z-test of equal success rates from two independent samples.
+
+    .. math::
+        z = \frac{\hat p_A - \hat p_B}{\sqrt{\bar p(1-\bar p)\left(\frac1{n_A}
+        + \frac1{n_B}\right)}}, \qquad \bar p = \frac{k_A + k_B}{n_A + n_B}
+
+    Equation (two-proportion-z): the pooled z statistic; :math:`z^2` is Pearson's
+    :math:`\chi^2` of the 2×2 table without continuity correction. Use it only
+    when the two shares count different, independent trials; for the same trials
+    use :func:`mcnemar_test`.
+
+    Returns:
+        :class:`Test` ``(difference, statistic = z, p_value)``; ``p_value = 1`` when
+        every trial succeeded or every trial failed.
+    """
+    _check(k_a, n_a, 0.5)
+    _check(k_b, n_b, 0.5)
+    pooled = (k_a + k_b) / (n_a + n_b)
+    difference = k_a / n_a - k_b / n_b
+    variance = pooled * (1 - pooled) * (1 / n_a + 1 / n_b)
+    if variance == 0:
+        return Test(difference, 0.0, 1.0)
+    z = difference / math.sqrt(variance)
+    return Test(difference, z, min(1.0, 2 * NormalDist().cdf(-abs(z))))
+
+
+def mcnemar_test(a: torch.Tensor, b: torch.Tensor) -> Test:
+    r"""McNemar's exact test: do two 0/1 outcomes of the *same* trials succeed equally often?
+
+    Only the discordant trials inform the difference: :math:`n_{10}`, where A
+    succeeds and B fails, and :math:`n_{01}`, the reverse. Under equal rates each
+    discordant trial is a fair coin, so
+
+    .. math::
+        p = \min\Big(1,\; 2\,\Pr\big[\mathrm{Bin}(n_{10} + n_{01}, \tfrac12)
+        \le \min(n_{10}, n_{01})\big]\Big)
+
+    Equation (mcnemar-exact), computed exactly with integers.
+
+    Args:
+        a, b: ``(n,)`` 0/1 or bool outcomes of the same ``n >= 1`` trials.
+
+    Returns:
+        :class:`Test` ``(difference = share A − share B, statistic = n10 − n01, p_value)``.
+    """
+    a, b = torch.as_tensor(a).flatten(), torch.as_tensor(b).flatten()
+    for name, v in (("a", a), ("b", b)):
+        if len(v) < 1 or not bool(((v == 0) | (v == 1)).all()):
+            raise ValueError(f"{name}: expected a non-empty tensor of 0/1 or bool values")
+    if a.shape != b.shape:
+        raise ValueError(f"a and b: expected outcomes of the same trials, got shapes "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}")
+    a, b = a.bool(), b.bool()
+    n10, n01 = int((a & ~b).sum()), int((~a & b).sum())
+    m = n10 + n01
+    tail = sum(math.comb(m, i) for i in range(min(n10, n01) + 1))
+    p_value = min(1.0, 2 * tail / 2 ** m) if m else 1.0
+    return Test((n10 - n01) / len(a), float(n10 - n01), p_value)
