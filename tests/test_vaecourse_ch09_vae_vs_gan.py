@@ -95,3 +95,8 @@ def test_train_gan_is_reproducible():
     ha = vg.train_gan(a, x, epochs=1, batch_size=20)
     hb = vg.train_gan(b, x, epochs=1, batch_size=20)
     assert ha.train == hb.train
+
+
+def test_grey_share_counts_values_strictly_inside_the_grey_band():
+    x = torch.tensor([0.0, 0.2, 0.21, 0.5, 0.79, 0.8, 1.0, 0.1])
+    assert vg.grey_share(x) == 3 / 8

@@ -26,7 +26,9 @@ checkpoints below were trained on it, and their records say so.
 
 Every model records, after each epoch, the FID (MNIST features) of
 ``N_FID = 2,000`` generated images against the first 2,000 test images in
-``history.val["fid"]`` (:class:`FIDCallback`).
+``history.val["fid"]`` (:class:`FIDCallback`), and at the end, for every
+training seed, the FIDs at n = 2,000 and 10,000 and :func:`sample_statistics`
+(sharpness, precision and recall, the spread of the digits).
 """
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ from vaecore.classify import LeNet, classifier_loss, features
 from vaecore.elbo import negative_elbo
 from vaecore.gan import (GAN, Discriminator, Generator, discriminator_loss,
                          generator_loss_minimax, generator_loss_nonsaturating)
-from vaecore.metrics import fid
+from vaecore.metrics import fid, precision_recall
 from vaecore.mlp import MLPDecoder, MLPEncoder
 from vaecore.seeding import local_seed
 from vaecore.train import History
@@ -56,9 +58,11 @@ from ..recipe import Recipe, checkpoint_name
 __all__ = ["LATENT_DIM", "N_FID", "NAMES", "splits32", "features", "mlp_vae32", "mlp_gan",
            "discriminator_loss", "generator_loss_minimax", "generator_loss_nonsaturating",
            "GANTerms", "gan_step", "train_gan", "fit_gan", "FIDCallback", "fid_against_test",
+           "grey_share", "sample_statistics", "SAMPLE_STATS_SEED",
            "RECIPES"]
 
 LATENT_DIM, N_FID = 100, 2000
+SAMPLE_STATS_SEED = 11   # the samples of sample_statistics, as the chapter draws them
 G_HIDDEN, D_HIDDEN = (128, 256), (256, 128)
 CLASSIFIER_EPOCHS, VAE_EPOCHS, GAN_EPOCHS = 3, 20, 20
 
@@ -238,9 +242,34 @@ class FIDCallback:
 
 # --- recipes --------------------------------------------------------------------------
 
+def grey_share(x: torch.Tensor) -> float:
+    """The share of pixel values strictly between 0.2 and 0.8 (a real digit has few)."""
+    return ((x > 0.2) & (x < 0.8)).float().mean().item()
+
+
+@torch.no_grad()
+def sample_statistics(model, n: int = N_FID, seed: int = SAMPLE_STATS_SEED) -> dict:
+    """What the chapter measures of ``n`` samples (generator seeded with ``seed``) besides FID.
+
+    ``test_grey_share`` (:func:`grey_share`); ``test_precision`` and
+    ``test_recall`` (:func:`vaecore.metrics.precision_recall`, k = 3, LeNet
+    features, against the first ``n`` test images); ``test_digit_share_min`` and
+    ``test_digit_share_max``, the smallest and largest share of one digit among
+    the judge's labels of the samples (0.1 each for a uniform generator).
+    """
+    judge, real = _judge()
+    if n != N_FID:
+        real = features(judge, splits32()[2].x[:n])
+    x = _samples(model, n, seed)
+    precision, recall = precision_recall(real, features(judge, x), k=3)
+    shares = torch.bincount(judge(x).argmax(1), minlength=10) / n
+    return {"test_grey_share": grey_share(x), "test_precision": precision, "test_recall": recall,
+            "test_digit_share_min": shares.min().item(), "test_digit_share_max": shares.max().item()}
+
+
 def _evaluate_generative(model) -> dict:
     return {"test_fid_2000": fid_against_test(model, N_FID),
-            "test_fid_10000": fid_against_test(model, 10_000)}
+            "test_fid_10000": fid_against_test(model, 10_000), **sample_statistics(model)}
 
 
 def _evaluate_vae(model) -> dict:
