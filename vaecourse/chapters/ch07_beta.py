@@ -53,11 +53,12 @@ def linear_warmup(epochs_done: int, warmup_epochs: int) -> float:
     r"""The KL weight of a linear warm-up for the epoch after ``epochs_done`` epochs.
 
     .. math::
-        \beta(e) = \min\Big(1, \frac{e}{N}\Big)
+        \beta(e) = \min\Big(1, \frac{e}{E_{\mathrm{w}}}\Big)
 
     Equation (linear-warmup): :math:`e` counts the epochs done before the
-    current one (0 in the first), :math:`N` is ``warmup_epochs``. β is 0 in
-    the first epoch, reaches 1 in epoch :math:`N + 1` and stays there.
+    current one (0 in the first), :math:`E_{\mathrm{w}}` is ``warmup_epochs``,
+    the length of the warm-up. β is 0 in the first epoch, reaches 1 in epoch
+    :math:`E_{\mathrm{w}} + 1` and stays there.
     """
     if warmup_epochs < 1 or epochs_done < 0:
         raise ValueError(f"expected epochs_done >= 0 and warmup_epochs >= 1, got "

@@ -91,15 +91,15 @@ def _schedule(fn, warmup_epochs: int, last: int):
 
 _WARMUP_MISTAKES = [
     ("clip", lambda f, n, last: _schedule(lambda e, m: e / m, n, last),
-     "β keeps growing after the warm-up: it must stay at 1 once e >= N (min(1, e/N))."),
+     "β keeps growing after the warm-up: it must stay at 1 once e >= E_w (min(1, e/E_w))."),
     ("off-by-one", lambda f, n, last: _schedule(lambda e, m: min(1.0, (e + 1) / m), n, last),
-     "β starts at 1/N: e counts the epochs done before the current one, so the first "
+     "β starts at 1/E_w: e counts the epochs done before the current one, so the first "
      "epoch (e = 0) has β = 0."),
     ("off-by-one", lambda f, n, last: _schedule(lambda e, m: min(1.0, e / (m - 1)) if m > 1
                                                 else 1.0, n, last),
-     "β reaches 1 one epoch early: divide by N, not N − 1."),
+     "β reaches 1 one epoch early: divide by E_w, not E_w − 1."),
     ("integer", lambda f, n, last: _schedule(lambda e, m: min(1, e // m), n, last),
-     "β jumps from 0 to 1 at once: e // N is integer division; use e / N."),
+     "β jumps from 0 to 1 at once: e // E_w is integer division; use e / E_w."),
 ]
 
 
