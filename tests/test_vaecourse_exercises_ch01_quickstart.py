@@ -98,3 +98,79 @@ def test_sigmoid_then_log_is_refused_at_a_contradicted_logit_of_60(wrong, hint, 
 def test_the_nan_hint_of_the_bernoulli_check_names_the_logits():
     result = exercises.check_log_prob_bernoulli(lambda x, l: _naive(x, l, lambda r: torch.log(1 - r)))
     assert result.hint == "nan" and "logsigmoid" in result.message
+
+
+def notebook(source: str) -> dict:
+    """Run ``source`` as a notebook cell runs it: in a namespace named ``__main__``."""
+    namespace = {"__name__": "__main__", "math": math, "torch": torch}
+    exec(source, namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("check, source", [
+    ("check_bits_per_dim", "from vaecore.units import bits_per_dim\n"
+                           "def answer(nats, d):\n    return bits_per_dim(nats, d)"),
+    ("check_log_prob_bernoulli", "from vaecore.likelihoods import log_prob_bernoulli\n"
+                                 "def answer(x, l):\n    return log_prob_bernoulli(x, l)"),
+])
+def test_the_library_s_function_wrapped_in_a_notebook_function_is_refused(check, source):
+    result = getattr(exercises, check)(notebook(source)["answer"])
+    assert not result.passed and result.hint == "library", result.message
+
+
+# Exercise: a coin-flip baseline (derive)
+def test_coin_flip_nats_right_answer_passes():
+    result = exercises.check_coin_flip_nats(notebook("def answer():\n    return 784 * math.log(2)")["answer"])
+    assert result.passed and "543.4" in result.message
+
+
+@pytest.mark.parametrize("value, says", [
+    ("784", "bits"), ("math.log(2)", "one pixel"), ("1.0", "bits per dimension"),
+    ("-784 * math.log(2)", "positive"),
+])
+def test_coin_flip_nats_slips_are_named(value, says):
+    result = exercises.check_coin_flip_nats(notebook(f"def answer():\n    return {value}")["answer"])
+    assert not result.passed and result.hint == "derivation" and says in result.message, result.message
+
+
+def test_coin_flip_nats_other_wrong_numbers_reveal_nothing():
+    result = exercises.check_coin_flip_nats(notebook("def answer():\n    return 500.0")["answer"])
+    assert not result.passed and result.hint == "values" and "543" not in result.message
+    assert exercises.check_coin_flip_nats(notebook("def answer():\n    return 'x'")["answer"]).hint == "type"
+
+
+def test_a_derive_stub_reports_todo():
+    stub = notebook("def answer(*args):\n    raise NotImplementedError('Exercise 3')")["answer"]
+    assert exercises.check_coin_flip_nats(stub).hint == "todo"
+    assert exercises.check_two_dim_vae(stub).hint == "todo"
+
+
+# Exercise: a two-dimensional code (experiment)
+MODEL = """
+from vaecore.mlp import MLPDecoder, MLPEncoder
+from vaecore.vae import VAE
+def answer(train_x):
+    torch.manual_seed(0)
+    return VAE(MLPEncoder((1, 28, 28), {d}, hidden=(400,)), MLPDecoder({d}, (1, 28, 28), hidden=(400,)))
+"""
+
+TRAINED = MODEL.replace("    return VAE(", "    model = VAE(") + """
+    from vaecore import data
+    from vaecore.elbo import negative_elbo
+    from vaecore.train import fit
+    fit(model, negative_elbo, train_x, epochs=2, batch_size=128, lr=1e-3,
+        transform=data.binarize_dynamic, seed=0, progress=False)
+    return model
+"""
+
+
+@pytest.mark.slow  # two epochs of training; the chapter's own solution runs in the unit tests too
+def test_two_dim_vae_trained_for_two_epochs_passes():
+    result = exercises.check_two_dim_vae(notebook(TRAINED.format(d=2))["answer"])
+    assert result.passed and "KL" in result.message, result.message
+
+
+@pytest.mark.parametrize("d, hint", [(20, "latent"), (2, "undertrained")])
+def test_two_dim_vae_wrong_size_or_untrained_model_fails(d, hint):
+    result = exercises.check_two_dim_vae(notebook(MODEL.format(d=d))["answer"])
+    assert not result.passed and result.hint == hint, result.message

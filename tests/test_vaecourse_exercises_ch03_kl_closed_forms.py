@@ -108,3 +108,74 @@ def test_the_checks_include_the_known_constants():
     assert abs(constants_only(2 * one, 0 * one, 0 * one, 0 * one).item() - 2.0) < 1e-12
     assert abs(constants_only(0 * one, 2 * one, 0 * one, 0 * one).item()
                - (math.e ** 2 - 3) / 2) < 1e-12
+
+
+def notebook(source: str) -> dict:
+    """Run ``source`` as a notebook cell runs it: in a namespace named ``__main__``."""
+    namespace = {"__name__": "__main__", "math": math, "torch": torch}
+    exec(source, namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("check, source", [
+    ("check_kl_normal_normal", "from vaecore.kl import kl_normal_normal\n"
+                               "def answer(a, b, c, d):\n    return kl_normal_normal(a, b, c, d)"),
+    ("check_kl_bernoulli", "from vaecore import kl\n"
+                           "def answer(q, p):\n    return kl.kl_bernoulli(q, p)"),
+])
+def test_the_library_s_function_wrapped_in_a_notebook_function_is_refused(check, source):
+    result = getattr(exercises, check)(notebook(source)["answer"])
+    assert not result.passed and result.hint == "library", result.message
+
+
+# Exercise: a biased coin against the fair one (derive)
+def test_kl_biased_coin_right_answer_passes():
+    answer = notebook("def answer():\n    return 0.9 * math.log(1.8) + 0.1 * math.log(0.2)")["answer"]
+    assert exercises.check_kl_biased_coin(answer).passed
+
+
+@pytest.mark.parametrize("value, says", [
+    ("(0.9 * math.log(1.8) + 0.1 * math.log(0.2)) / math.log(2)", "bits"),
+    ("-0.9 * math.log(0.9) - 0.1 * math.log(0.1)", "entropy H(0.9)"),
+    ("math.log(2)", "cross-entropy"),
+    ("0.5 * math.log(0.5 / 0.9) + 0.5 * math.log(0.5 / 0.1)", "KL(B(½) || B(0.9))"),
+])
+def test_kl_biased_coin_slips_are_named(value, says):
+    result = exercises.check_kl_biased_coin(notebook(f"def answer():\n    return {value}")["answer"])
+    assert not result.passed and result.hint == "derivation" and says in result.message, result.message
+
+
+# Exercise: descend in log σ² (experiment)
+FIT = """
+from vaecore.kl import kl_normal_normal as kl_gauss
+def answer(mu_p, logvar_p):
+    mu = torch.zeros_like(mu_p, requires_grad=True)
+    logvar = torch.full_like(logvar_p, 2 * math.log(0.01), requires_grad=True)
+    optimizer = torch.optim.Adam([mu, logvar], lr=0.1)
+    for step in range({steps}):
+        optimizer.zero_grad()
+        kl_gauss(mu, logvar, mu_p, logvar_p).sum().backward()
+        optimizer.step()
+    return mu.detach(), logvar.detach()
+"""
+
+
+def test_fit_q_in_log_variance_passes():
+    result = exercises.check_fit_q(notebook(FIT.format(steps=300))["answer"])
+    assert result.passed, result.message
+
+
+def test_fit_q_stopped_early_is_undertrained():
+    result = exercises.check_fit_q(notebook(FIT.format(steps=10))["answer"])
+    assert not result.passed and result.hint == "undertrained", result.message
+
+
+def test_fit_q_in_sigma_that_leaves_the_valid_range_is_named():
+    sigma = """
+def answer(mu_p, logvar_p):
+    mu = torch.zeros_like(mu_p)
+    sigma = torch.full_like(mu_p, 0.01) - 0.1        # one step too far: σ < 0
+    return mu, 2 * torch.log(sigma)
+"""
+    result = exercises.check_fit_q(notebook(sigma)["answer"])
+    assert not result.passed and result.hint == "nan" and "log σ²" in result.message, result.message

@@ -109,3 +109,47 @@ def test_score_function_grad_autograd_surrogate_passes():
 def test_score_function_grad_wrong_answers_get_the_right_hint(wrong, hint):
     result = check_score_function_grad(wrong)
     assert not result.passed and result.hint == hint, result.message
+
+
+def notebook(source: str) -> dict:
+    """Run ``source`` as a notebook cell runs it: in a namespace named ``__main__``."""
+    namespace = {"__name__": "__main__", "torch": torch}
+    exec(source, namespace)
+    return namespace
+
+
+def test_the_library_s_reparameterize_wrapped_in_a_notebook_function_is_refused():
+    source = ("from vaecore.reparam import reparameterize\n"
+              "def answer(mu, logvar, generator):\n    return reparameterize(mu, logvar, generator)")
+    result = check_reparameterize(notebook(source)["answer"])
+    assert not result.passed and result.hint == "library", result.message
+
+
+# Exercise: the variance of REINFORCE for z² (derive)
+def test_score_variance_right_answer_passes():
+    assert exercises.check_score_variance(notebook("def answer():\n    return 18.5625")["answer"]).passed
+
+
+@pytest.mark.parametrize("value, says", [("19.5625", "second moment"), ("4.0", "pathwise")])
+def test_score_variance_slips_are_named(value, says):
+    result = exercises.check_score_variance(notebook(f"def answer():\n    return {value}")["answer"])
+    assert not result.passed and result.hint == "derivation" and says in result.message, result.message
+
+
+# Exercise: a baseline that halves the variance (experiment)
+def test_a_measured_baseline_passes():
+    search = """
+def answer():
+    eps = torch.randn(100_000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    f = (1.5 + eps) ** 2
+    cs = torch.linspace(0, 10, 101, dtype=torch.float64)
+    return cs[torch.stack([((f - c) * eps).var() for c in cs]).argmin()].item()
+"""
+    result = exercises.check_shifted_square_baseline(notebook(search)["answer"])
+    assert result.passed and "ratio 0.4" in result.message, result.message
+
+
+@pytest.mark.parametrize("c, says", [("3.25", "E[f]"), ("0.0", "at most half"), ("9.0", "at most half")])
+def test_a_baseline_that_does_not_halve_the_variance_fails(c, says):
+    result = exercises.check_shifted_square_baseline(notebook(f"def answer():\n    return {c}")["answer"])
+    assert not result.passed and result.hint == "baseline" and says in result.message, result.message

@@ -8,15 +8,18 @@ arguments of a KL swapped (``KL(p || q)`` computed instead of ``KL(q || p)``).
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
 
 from vaecore.kl import kl_bernoulli, kl_normal_normal
+from ._answers import call, check_number, measured
 from ._check import CheckResult, _fail, run_cases
 from ._submission import exercise, rng
 
-__all__ = ["check_kl_normal_normal", "check_kl_bernoulli"]
+__all__ = ["check_kl_normal_normal", "check_kl_bernoulli", "check_kl_biased_coin",
+           "check_fit_q"]
 
 F64 = torch.float64
 
@@ -126,3 +129,78 @@ def check_kl_bernoulli(kl_fn) -> CheckResult:
          "q, the first argument."),
     ])
 
+
+
+def _kl_bern(a: float, b: float) -> float:
+    return a * math.log(a / b) + (1 - a) * math.log((1 - a) / (1 - b))
+
+
+def _entropy(a: float) -> float:
+    return -a * math.log(a) - (1 - a) * math.log(1 - a)
+
+
+@exercise()
+def check_kl_biased_coin(kl_biased_coin) -> CheckResult:
+    """Check ``kl_biased_coin()``: KL(B(0.9) || B(½)) in nats, by Equation (kl-bernoulli-uniform).
+
+    The slips named: the answer in bits, the entropy or the cross-entropy
+    instead of the KL, and the arguments swapped, KL(B(½) || B(0.9)).
+    """
+    want = _kl_bern(0.9, 0.5)
+    return check_number("kl_biased_coin", kl_biased_coin, want, unit=" nats", mistakes=[
+        (want / math.log(2), "that is in bits (log base 2): the course measures in nats."),
+        (_entropy(0.9), "that is the entropy H(0.9); the KL to the fair coin is log 2 − H(ρ) "
+         "(kl-bernoulli-uniform)."),
+        (math.log(2), "that is the cross-entropy H(q, B(½)) = log 2, the same for every q; the "
+         "KL subtracts the entropy from it."),
+        (_kl_bern(0.5, 0.9), "you computed KL(B(½) || B(0.9)): the expectation is under the "
+         "first distribution, q = B(0.9)."),
+    ])
+
+
+# The chapter's target p of its Monte-Carlo section (Gaussian vs Gaussian).
+MU_P = (0.5, 0.5, -1.0, 1.0)
+LOGVAR_P = (0.5, -0.5, 1.0, 0.0)
+KL_TOLERANCE = 1e-3
+
+
+def _targets():
+    g = rng(8)
+    chapter = (torch.tensor([MU_P], dtype=F64), torch.tensor([LOGVAR_P], dtype=F64))
+    drawn = (torch.randn(1, 4, generator=g, dtype=F64),
+             torch.rand(1, 4, generator=g, dtype=F64) * 4 - 3)   # log σ_p² in [−3, 1]
+    return [chapter, drawn]
+
+
+@exercise()
+def check_fit_q(fit_q) -> CheckResult:
+    """Check ``fit_q(mu_p, logvar_p)`` → ``(mu, logvar)``, shape ``(1, D)`` each: q fitted to
+    p = N(mu_p, diag exp(logvar_p)) by gradient descent on KL(q || p), from mu = 0, σ = 0.01.
+
+    The check calls it for the chapter's p and for a p it draws (log σ_p² between
+    −3 and 1) and measures KL(q || p) of the result with the closed form: it must
+    be below 0.001 nats for both.
+    """
+    name, values = "fit_q", []
+    for i, (mu_p, logvar_p) in enumerate(_targets(), 1):
+        answer, failed = call(name, fit_q, mu_p.clone(), logvar_p.clone())
+        if failed is not None:
+            return failed
+        if not (isinstance(answer, (tuple, list)) and len(answer) == 2 and all(
+                isinstance(t, torch.Tensor) and t.shape == mu_p.shape for t in answer)):
+            return measured(name, False, "your function did not return two tensors of shape "
+                            f"{tuple(mu_p.shape)}", "shape", "Return (mu, logvar) of the fitted q.")
+        mu, logvar = (t.detach().double() for t in answer)
+        value = kl_normal_normal(mu, logvar, mu_p, logvar_p).item()
+        values.append(value)
+        what = f"KL(q || p) = {value:.3g} nats for target {i} of 2"
+        if not math.isfinite(value):
+            return measured(name, False, what, "nan", "The fit left the valid range (σ ≤ 0, or "
+                            "a variance that overflowed): descend in log σ², where every value "
+                            "is a valid variance, or lower the learning rate.")
+        if value > KL_TOLERANCE:
+            return measured(name, False, what, "undertrained", f"It must fall below "
+                            f"{KL_TOLERANCE} nats: more steps, or a learning rate that suits "
+                            "log σ² (the gradient in log σ² is at most ½ in size near σ = 0.01).")
+    return measured(name, True, f"KL(q || p) = {values[0]:.2g} and {values[1]:.2g} nats for the "
+                    f"two targets, below {KL_TOLERANCE}")

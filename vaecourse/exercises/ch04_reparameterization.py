@@ -14,10 +14,12 @@ import math
 import torch
 
 from vaecore.reparam import reparameterize as _library_reparameterize
+from ._answers import call, check_number, measured
 from ._check import CheckResult, run_cases
 from ._submission import exercise, rng
 
-__all__ = ["check_reparameterize", "check_score_function_grad"]
+__all__ = ["check_reparameterize", "check_score_function_grad", "check_score_variance",
+           "check_shifted_square_baseline"]
 
 _MU = (-1.0, 0.0, 2.0, 0.5)
 _LOGVAR = (0.4, 1.5, -1.0, -3.0)  # none is 0, so the mistakes give distinct variances
@@ -175,3 +177,61 @@ def check_score_function_grad(score_function_grad) -> CheckResult:
                 got.detach().double(), wrong(*cases[0]), rtol=1e-5, atol=1e-8):
             return _fail(hint, detail, name="score_function_grad")
     return result
+
+
+@exercise()
+def check_score_variance(score_variance) -> CheckResult:
+    """Check ``score_variance()``: the exact variance of the one-draw score-function estimate
+    f(z)·(z − μ)/σ² of d/dμ E[z²], for q = N(0.5, 1).
+
+    With z = μ + ε: E[(μ + ε)⁴ ε²] − (2μ)² = μ⁴ + 18μ² + 15 − 4μ² = 18.5625.
+    The slips named: the second moment without subtracting the squared mean,
+    and the pathwise estimator's variance.
+    """
+    mu = 0.5
+    second_moment = mu ** 4 + 18 * mu ** 2 + 15
+    return check_number("score_variance", score_variance, second_moment - 4 * mu ** 2, mistakes=[
+        (second_moment, "that is E[ĝ²], the second moment: the variance subtracts the squared "
+         "mean, (d/dμ E[z²])² = (2μ)²."),
+        (4.0, "that is the pathwise estimator's variance, Var[2z] = 4σ²; the question asks "
+         "for the score function's."),
+    ])
+
+
+SHIFT, MU_Q = 1.0, 0.5   # f(z) = (z + SHIFT)² under q = N(MU_Q, 1)
+DRAWS = 200_000
+
+
+@exercise()
+def check_shifted_square_baseline(shifted_square_baseline) -> CheckResult:
+    """Check ``shifted_square_baseline()`` → a constant c: with f(z) = (z + 1)² under
+    q = N(0.5, 1), the one-draw score-function estimate (f(z) − c)·(z − 0.5) must have at
+    most half the variance of the estimate without a baseline (c = 0).
+
+    The check measures both variances on 200,000 draws (seeded). The running average of f
+    tends to E[f] = 3.25, which falls short (variance 28 against a target of at most 25.8);
+    the variance-minimising constant E[f s²]/E[s²] = 5.25 reaches 24.
+    """
+    name = "shifted_square_baseline"
+    value, failed = call(name, shifted_square_baseline)
+    if failed is not None:
+        return failed
+    try:
+        c = float(value)
+    except (TypeError, ValueError, RuntimeError):
+        return measured(name, False, f"your function returned a {type(value).__name__}", "type",
+                        "Return one number, the constant baseline c.")
+    eps = torch.randn(DRAWS, generator=rng(9), dtype=torch.float64)
+    f = (MU_Q + eps + SHIFT) ** 2
+    plain, with_c = (f * eps).var().item(), ((f - c) * eps).var().item()
+    what = (f"with c = {c:.4g} the one-draw variance is {with_c:.2f}, without a baseline "
+            f"{plain:.2f} (ratio {with_c / plain:.2f}), on {DRAWS:,} draws")
+    if with_c <= plain / 2:
+        return measured(name, True, what)
+    mean_f = f.mean().item()
+    if abs(c - mean_f) < 0.1:
+        return measured(name, False, what, "baseline", "That c is about E[f], the value a "
+                        "running average tracks: not enough here. Measure the variance for "
+                        "a range of c and look where it is smallest (optimal-baseline).")
+    return measured(name, False, what, "baseline", "It must be at most half: measure the "
+                    "variance of (f(z) − c)·score for a range of c and pick one near the lowest.")
