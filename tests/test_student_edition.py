@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import re
 from pathlib import Path
 
 import nbformat
@@ -148,3 +149,28 @@ def test_the_committed_student_edition_is_up_to_date(path):
         f"written again. Run {REGENERATE} and commit exercises/.")
     assert committed.read_text(encoding="utf-8") == nbformat.writes(regenerated) + "\n", (
         f"{committed.relative_to(ROOT)} is not in nbformat's layout: run {REGENERATE}")
+
+
+def printed(cell) -> str:
+    """Everything a code cell printed or displayed, as text."""
+    out = []
+    for o in cell.get("outputs", []):
+        out.append(o.get("text", "") if o["output_type"] == "stream"
+                   else o.get("data", {}).get("text/plain", ""))
+    return "".join("".join(t) if isinstance(t, list) else t for t in out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_the_student_edition_runs_top_to_bottom_with_every_exercise_unfinished(path):
+    """Run All on the student edition reaches the end: no cell raises, and every check
+    reports its exercise as not implemented yet (✗), none passes."""
+    from nbclient import NotebookClient
+    nb = student_edition.student_notebook(nbformat.read(path, as_version=4))
+    NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    checks = [c for c in nb.cells if c.cell_type == "code" and re.search(r"^check_\w+\(", c.source, re.M)]
+    stubs = sum(is_solution(c) for c in nbformat.read(path, as_version=4).cells)
+    reports = [printed(c) for c in checks]
+    assert checks and all("✗" in r and "✓" not in r for r in reports), reports
+    assert sum(r.count("not implemented yet") for r in reports) >= stubs, reports
