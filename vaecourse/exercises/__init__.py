@@ -9,7 +9,10 @@ reference on random inputs (fixed seed) and edge cases, and returns a
 :class:`CheckResult` that displays as a pass or as a hint on what differs
 (the comparison and its hints are in ``_check``). A check refuses a function
 that is not the student's own, such as the library's, and can record its
-outcome for ``tools/grade.py`` (both in ``_submission``).
+outcome for ``tools/grade.py`` (both in ``_submission``). Exercises whose answer
+is a derived number or the outcome of a small experiment are checked with the
+helpers of ``_answers``: the student's function returns the number, or trains or
+changes something, and the check compares the number or measures the result.
 """
 from ._check import CheckResult, diagnose, run_cases
 
