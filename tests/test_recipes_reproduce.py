@@ -21,9 +21,7 @@ NOT_YET_RETRAINED = {
     "mnist-mlp-bernoulli-fixedbin-z20-e30",
     "mnist-mlp-bernoulli-flow-z20-e30", "mnist-mlp-bernoulli-iwae-k5-z20-e30",
     "mnist-mlp2-bernoulli-flow-iwae-k5-z50-e50", "mnist32-mlp-bernoulli-z100-e20", "mnist32-mlp-gan-smooth-z100-e20",
-    "mnist32-mlp-gan-z100-e20", "shapes-cnn-classifier-e8",
-    "shapes-mlp-bernoulli-mmd-noise-unitscale-z8-e50", "shapes-mlp-bernoulli-mmd-noise-z8-e50",
-    "shapes-mlp-bernoulli-mmd-z8-e50", "shapes-mlp-bernoulli-z8-e50",
+    "mnist32-mlp-gan-z100-e20",
 }
 
 #: The records each chapter draws a conclusion from by comparing them.
@@ -50,7 +48,7 @@ COMPARISONS = {
 }
 #: Comparisons whose records do not have three seeds yet; may only shrink.
 NOT_YET_REPLICATED = {"08_residual_vae",
-                      "09_vae_vs_gan", "10_mmd_vae", "11_evaluation"}
+                      "09_vae_vs_gan",  "11_evaluation"}
 
 
 def _record(name: str) -> dict:

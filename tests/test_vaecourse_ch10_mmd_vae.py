@@ -1,7 +1,9 @@
 """Chapter 10's recipe pieces: the data splits, the judge, the input-noise encoder, the metrics."""
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -176,20 +178,18 @@ LABELS = {"VAE": "shapes-mlp-bernoulli-z8-e50", "MMD-VAE": "shapes-mlp-bernoulli
           "MMD + noise √5/255": "shapes-mlp-bernoulli-mmd-noise-z8-e50",
           "MMD + noise √5": "shapes-mlp-bernoulli-mmd-noise-unitscale-z8-e50"}
 
-#: Printed by chapters/10_mmd_vae.ipynb, cell c055 (samples) and cell c060 (reconstructions).
-PRINTED_SAMPLES = """\
-VAE               :  66.8% (95 % CI 65.3% to 68.2%);  of these rectangle 12%, circle 43%, triangle 45%
-MMD-VAE           :  69.0% (95 % CI 67.6% to 70.4%);  of these rectangle 11%, circle 60%, triangle 29%
-MMD + noise √5/255:  71.5% (95 % CI 70.1% to 72.9%);  of these rectangle 7%, circle 63%, triangle 29%
-MMD + noise √5    :  32.0% (95 % CI 30.6% to 33.5%);  of these rectangle 23%, circle 76%, triangle 0%"""
-PRINTED_RECONSTRUCTIONS = """\
-VAE               :  82.0% (95 % CI 80.3% to 83.7%);  by class: rectangle 78%, circle 98%, triangle 70%;  non-circles judged circles 15%
-MMD-VAE           :  76.9% (95 % CI 75.0% to 78.7%);  by class: rectangle 73%, circle 96%, triangle 61%;  non-circles judged circles 20%
-MMD + noise √5/255:  79.5% (95 % CI 77.6% to 81.2%);  by class: rectangle 74%, circle 97%, triangle 67%;  non-circles judged circles 18%
-MMD + noise √5    :  26.6% (95 % CI 24.7% to 28.6%);  by class: rectangle 30%, circle 50%, triangle 0%;  non-circles judged circles 24%"""
-#: The "mean σ of q(z|x)" column of cell c053.
-PRINTED_SIGMA = {"VAE": "0.0880", "MMD-VAE": "0.0027", "MMD + noise √5/255": "0.0023",
-                 "MMD + noise √5": "0.0106"}
+def _printed(cell_id: str) -> str:
+    """The text that chapters/10_mmd_vae.ipynb's cell ``cell_id`` printed (its committed output)."""
+    nb = json.loads((Path(__file__).parents[1] / "chapters" / "10_mmd_vae.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if c.get("id") == cell_id)
+    return "".join("".join(o["text"]) for o in cell["outputs"] if o.get("name") == "stdout")
+
+
+#: Printed by cell c055 (samples) and cell c060 (reconstructions) of the chapter.
+PRINTED_SAMPLES, PRINTED_RECONSTRUCTIONS = _printed("c055"), _printed("c060")
+#: The "mean σ of q(z|x)" column of cell c053 (second to last on each model's line).
+PRINTED_SIGMA = {label: line.split()[-2] for label in LABELS
+                 for line in _printed("c053").splitlines() if line.startswith(label + " ")}
 
 
 def _lines(label: str, m: dict) -> tuple[str, str]:

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from vaecourse.exercises import ch10_mmd_vae as exercises
-from vaecourse.exercises.ch10_mmd_vae import check_mmd2_unbiased_rbf, check_wilson_interval
+from vaecourse.exercises.ch10_mmd_vae import (check_images_needed, check_mmd2_unbiased_rbf,
+                                              check_wilson_interval)
 from vaecore.proportions import wilson_interval
 
 
@@ -121,3 +122,54 @@ def test_stubs_and_exceptions_are_reported():
         assert check(stub).hint == "todo"
     assert check_wilson_interval(lambda k, n, c: undefined).hint == "error"  # noqa: F821
     assert check_mmd2_unbiased_rbf(lambda x, y, h: None).hint in ("type", "error")
+
+
+# Exercise: images_needed(p_a, p_b) -> (n_disjoint, n_test)
+def _needed(p_a, p_b, *, pooled=True, rule="both"):
+    z_crit = NormalDist().inv_cdf(0.975)
+    disjoint = test = None
+    for n in range(10, 100_001, 10):
+        k_a, k_b = round(p_a * n), round(p_b * n)
+        a, b = _wilson(k_a, n), _wilson(k_b, n)
+        if disjoint is None and (a[1] < b[0] or b[1] < a[0]):
+            disjoint = n
+        pa, pb = k_a / n, k_b / n
+        if pooled:
+            p = (k_a + k_b) / (2 * n)
+            se = math.sqrt(p * (1 - p) * 2 / n)
+        else:
+            se = math.sqrt(pa * (1 - pa) / n + pb * (1 - pb) / n)
+        if test is None and abs(pa - pb) > z_crit * se:
+            test = n
+        if disjoint and test:
+            return (disjoint, disjoint) if rule == "intervals twice" else (disjoint, test)
+
+
+def test_images_needed_reference_halves_the_images_for_72_against_80():
+    n_disjoint, n_test = exercises.images_needed(0.72, 0.80)
+    assert (n_disjoint, n_test) == (450, 220)
+
+
+def test_images_needed_right_answer_passes_and_the_library_is_refused():
+    assert check_images_needed(_needed).passed
+    assert check_images_needed(exercises.images_needed).hint == "library"
+    assert check_images_needed(lambda a, b: exercises.images_needed(a, b)).hint == "library"
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda a, b: _needed(a, b)[::-1], "order"),
+    (lambda a, b: _needed(a, b, rule="intervals twice"), "rule"),
+    (lambda a, b: (1, 2), "values"),
+    (lambda a, b: None, "type"),
+])
+def test_images_needed_wrong_answers_get_the_right_hint(wrong, hint):
+    result = check_images_needed(wrong)
+    assert not result.passed and result.hint == hint, result.message
+
+
+def test_images_needed_reports_unfinished_and_raising_answers():
+    def todo(p_a, p_b):
+        raise NotImplementedError("Exercise 3")
+
+    assert check_images_needed(todo).hint == "todo"
+    assert check_images_needed(lambda a, b: 1 / 0).hint == "error"

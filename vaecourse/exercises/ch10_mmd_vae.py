@@ -1,4 +1,4 @@
-"""Checks for the exercises of chapter 10 (MMD-VAE): the unbiased MMD² and the Wilson interval.
+"""Checks for the exercises of chapter 10 (MMD-VAE): the unbiased MMD², the Wilson interval, two shares.
 
 Each check runs the student's function and the library's reference on fixed
 inputs (random float64 samples from a fixed seed, edge cases) and, when they
@@ -15,11 +15,11 @@ from statistics import NormalDist
 import torch
 
 from vaecore.mmd import mmd2, rbf_kernel
-from vaecore.proportions import wilson_interval
+from vaecore.proportions import two_proportion_test, wilson_interval
 from ._check import CheckResult, known_mistakes, run_cases
 from ._submission import exercise, rng
 
-__all__ = ["check_mmd2_unbiased_rbf", "check_wilson_interval"]
+__all__ = ["check_mmd2_unbiased_rbf", "check_wilson_interval", "check_images_needed", "images_needed"]
 
 
 def _fail(name: str, hint: str, detail: str, case: int, n: int) -> CheckResult:
@@ -164,3 +164,70 @@ def check_wilson_interval(student_wilson) -> CheckResult:
         return _pair(student_wilson, k, n, confidence)
 
     return _run("wilson_interval", student, _wilson_reference, cases, _WILSON_MISTAKES)
+
+
+# Exercise: intervals that overlap, shares that differ
+def images_needed(p_a: float, p_b: float, step: int = 10, limit: int = 1_000_000) -> tuple[int, int]:
+    """The reference: the smallest ``n`` in ``step, 2·step, …`` at which two shares p_a, p_b of ``n``
+    each (``round(p·n)`` successes) have disjoint 95 % Wilson intervals, and at which the
+    two-proportion z-test rejects at 5 % (``|z| > 1.96``, the 0.975 quantile)."""
+    z_crit = NormalDist().inv_cdf(0.975)
+    disjoint = test = None
+    for n in range(step, limit + 1, step):
+        k_a, k_b = round(p_a * n), round(p_b * n)
+        a, b = wilson_interval(k_a, n), wilson_interval(k_b, n)
+        if disjoint is None and (a.high < b.low or b.high < a.low):
+            disjoint = n
+        if test is None and abs(two_proportion_test(k_a, n, k_b, n).statistic) > z_crit:
+            test = n
+        if disjoint is not None and test is not None:
+            return disjoint, test
+    raise ValueError(f"no n up to {limit} separates {p_a} and {p_b}")
+
+
+_NEEDED_CASES = [(0.72, 0.80), (0.668, 0.69), (0.5, 0.6), (0.9, 0.8)]
+
+
+@exercise(wilson_interval, two_proportion_test)
+def check_images_needed(student_images_needed) -> CheckResult:
+    """Check ``images_needed(p_a, p_b)`` returning ``(n_disjoint, n_test)`` (multiples of 10)."""
+    name = "images_needed"
+    for i, (p_a, p_b) in enumerate(_NEEDED_CASES, 1):
+        want = images_needed(p_a, p_b)
+        try:
+            answer = student_images_needed(p_a, p_b)
+        except NotImplementedError:
+            return CheckResult(False, "todo", f"✗ {name}: not implemented yet.")
+        except Exception as exc:  # report, don't hide, what the student's code raised
+            return _fail(name, "error", f"your function raised {type(exc).__name__}: {exc}",
+                         i, len(_NEEDED_CASES))
+        try:
+            got = tuple(int(v) for v in answer)
+            if len(got) != 2:
+                raise ValueError
+        except (TypeError, ValueError):
+            return _fail(name, "type", "return a pair of integers (n_disjoint, n_test).",
+                         i, len(_NEEDED_CASES))
+        if got == want:
+            continue
+        if got == want[::-1]:
+            detail = "the two numbers are swapped: first the intervals, then the test."
+            hint = "order"
+        elif got[0] == got[1]:
+            detail = ("both rules give the same n: the test compares the difference with "
+                      "1.96 × the standard error of the *difference*, sqrt(p̄(1 − p̄)(2/n)), "
+                      "not with the sum of the two intervals' half-widths.")
+            hint = "rule"
+        elif got[0] == want[0]:
+            detail = ("n_disjoint is right; n_test is not: z uses the pooled share "
+                      "p̄ = (k_a + k_b)/(2n) in its standard error, and rejects when |z| > 1.96.")
+            hint = "test"
+        elif got[1] == want[1]:
+            detail = ("n_test is right; n_disjoint is not: the intervals are disjoint when the "
+                      "upper end of the lower one is below the lower end of the higher one.")
+            hint = "intervals"
+        else:
+            detail = f"expected {want}, got {got} for p_a = {p_a}, p_b = {p_b}."
+            hint = "values"
+        return _fail(name, hint, detail, i, len(_NEEDED_CASES))
+    return CheckResult(True, "", f"✓ {name}: passed on {len(_NEEDED_CASES)} cases.")
