@@ -126,3 +126,101 @@ def test_a_float32_sse_answer_is_told_precision_not_variance():
     result = exercises.check_sse_to_log_prob(float32)
     assert result.hint == "precision" and "(case 1 of" in result.message, result.message
     assert "σ" not in result.message
+
+
+def notebook(source: str) -> dict:
+    """Run ``source`` as a notebook cell runs it: in a namespace named ``__main__``."""
+    namespace = {"__name__": "__main__", "math": math, "torch": torch}
+    exec(source, namespace)
+    return namespace
+
+
+def stub(*args):
+    raise NotImplementedError("Exercise")
+
+
+# Exercise: the best decoder that ignores z (derive)
+def test_the_code_free_distortion_is_the_training_split_s_pixel_entropy():
+    from vaecore import data
+    train, _ = data.train_val_split(data.mnist("train").x, n_val=5000, seed=0)
+    rho = train.double().mean(0)
+    entropy = -(torch.xlogy(rho, rho) + torch.xlogy(1 - rho, 1 - rho)).sum().item()
+    assert abs(entropy - exercises.CODE_FREE_NATS) < 1e-3
+    assert abs(train.double().mean().item() - exercises.MEAN_GREY) < 1e-5
+
+
+def test_code_free_distortion_right_answer_passes():
+    result = exercises.check_code_free_distortion(notebook("def answer():\n    return 205.95")["answer"])
+    assert result.passed, result.message
+
+
+@pytest.mark.parametrize("value, says", [
+    ("205.9476 / math.log(2)", "bits"),
+    ("205.9476 / 784", "per pixel"),
+    ("-784 * (0.130646 * math.log(0.130646) + 0.869354 * math.log(0.869354))", "one probability"),
+    ("-205.95", "negative"),
+    ("206.20", "measured"),
+])
+def test_code_free_distortion_slips_are_named(value, says):
+    result = exercises.check_code_free_distortion(notebook(f"def answer():\n    return {value}")["answer"])
+    assert not result.passed and result.hint == "derivation" and says in result.message, result.message
+
+
+# Exercise: buy rate with a smaller variance (experiment)
+GAUSSIAN_VAE = """
+from vaecore.elbo import negative_elbo
+from vaecore.likelihoods import normal
+from vaecore.mlp import MLPDecoder, MLPEncoder
+from vaecore.train import fit
+from vaecore.vae import VAE
+
+def answer(train_x):
+    torch.manual_seed(0)
+    model = VAE(MLPEncoder((1, 28, 28), 20), MLPDecoder(20, (1, 28, 28)),
+                likelihood=normal(logvar=math.log({var})))
+    fit(model, negative_elbo, train_x, epochs={epochs}, progress=False)
+    return model
+"""
+
+
+def test_gaussian_vae_reference_passes():
+    result = exercises.check_gaussian_vae(notebook(GAUSSIAN_VAE.format(var=0.1, epochs=2))["answer"])
+    assert result.passed and "σ² = 0.1" in result.message, result.message
+
+
+def returning(model):
+    """A notebook function that returns ``model`` whatever it is given."""
+    namespace = notebook("def answer(train_x):\n    return MODEL")
+    namespace["MODEL"] = model
+    return namespace["answer"]
+
+
+def untrained(var: float, mu_scale: float = 1.0):
+    """An untrained fixed-variance Gaussian VAE; ``mu_scale`` blows its codes up (a high rate)."""
+    from vaecore.likelihoods import normal
+    from vaecore.mlp import MLPDecoder, MLPEncoder
+    from vaecore.vae import VAE
+    torch.manual_seed(0)
+    model = VAE(MLPEncoder((1, 28, 28), 20), MLPDecoder(20, (1, 28, 28)),
+                likelihood=normal(logvar=math.log(var)))
+    with torch.no_grad():
+        model.encoder.to_mu.weight.mul_(mu_scale)
+    return model
+
+
+@pytest.mark.parametrize("var, mu_scale, says", [(1.0, 1.0, "Lower σ²"), (1e-3, 100.0, "Raise σ²")])
+def test_gaussian_vae_with_the_wrong_rate_is_told_which_way(var, mu_scale, says):
+    result = exercises.check_gaussian_vae(returning(untrained(var, mu_scale)))
+    assert not result.passed and result.hint == "variance" and says in result.message, result.message
+
+
+def test_gaussian_vae_with_another_likelihood_is_refused():
+    from vaecourse.chapters.ch05_first_vae import mlp_vae
+    result = exercises.check_gaussian_vae(returning(mlp_vae(20, seed=0)))      # Bernoulli
+    assert not result.passed and result.hint == "likelihood", result.message
+
+
+def test_the_new_checks_report_an_unfinished_stub():
+    for check in (exercises.check_code_free_distortion, exercises.check_gaussian_vae):
+        result = check(notebook("def answer(*args):\n    raise NotImplementedError('x')")["answer"])
+        assert not result.passed and result.hint == "todo" and "✗" in result.message

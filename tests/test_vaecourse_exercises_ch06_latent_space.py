@@ -1,6 +1,8 @@
 """The checks of chapter 06's exercises pass the reference and name typical mistakes."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -87,3 +89,98 @@ def test_kl_per_dimension_reference_passes():
 def test_kl_per_dimension_wrong_answers_get_the_right_hint(wrong, hint):
     result = exercises.check_kl_per_dimension(wrong)
     assert not result.passed and result.hint == hint, result.message
+
+
+def notebook(source: str) -> dict:
+    """Run ``source`` as a notebook cell runs it: in a namespace named ``__main__``."""
+    namespace = {"__name__": "__main__", "math": math, "torch": torch}
+    exec(source, namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("check, source", [
+    ("check_slerp", "from vaecore.latent import slerp as lib\n"
+                    "def answer(z0, z1, t):\n    return lib(z0, z1, t)"),
+    ("check_posterior_mean_variance", "from vaecore import latent\n"
+                                      "def answer(mu):\n    return latent.posterior_mean_variance(mu)"),
+    ("check_kl_per_dimension", "from vaecore.latent import kl_per_dimension\n"
+                               "def answer(mu, logvar):\n    return kl_per_dimension(mu, logvar)"),
+])
+def test_the_library_s_function_wrapped_in_a_notebook_function_is_refused(check, source):
+    result = getattr(exercises, check)(notebook(source)["answer"])
+    assert not result.passed and result.hint == "library", result.message
+
+
+# Exercise: how far slerp swings out (derive)
+def test_slerp_midpoint_norm_closed_form_passes():
+    source = ("def answer(r0, r1, omega):\n"
+              "    return math.sqrt(r0 ** 2 + r1 ** 2 + 2 * r0 * r1 * math.cos(omega)) / (2 * math.cos(omega / 2))")
+    result = exercises.check_slerp_midpoint_norm(notebook(source)["answer"])
+    assert result.passed, result.message
+
+
+def test_slerp_midpoint_norm_of_the_chapter_s_codes_is_far_outside():
+    assert exercises._slerp_midpoint(0.44, 1.12, math.radians(173)) > 5
+
+
+@pytest.mark.parametrize("body, says", [
+    ("math.sqrt(r0 ** 2 + r1 ** 2 + 2 * r0 * r1 * math.cos(omega)) / 2", "straight line"),
+    ("(r0 + r1) / 2", "equal norm"),
+    ("math.sqrt(r0 ** 2 + r1 ** 2 + 2 * r0 * r1 * math.cos(omega)) / (4 * math.cos(omega / 2))", "sum"),
+])
+def test_slerp_midpoint_norm_slips_are_named(body, says):
+    result = exercises.check_slerp_midpoint_norm(notebook(f"def answer(r0, r1, omega):\n    return {body}")["answer"])
+    assert not result.passed and result.hint == "derivation" and says in result.message, result.message
+
+
+def test_slerp_midpoint_norm_measured_with_the_library_s_slerp_is_refused():
+    source = ("from vaecore.latent import slerp\n"
+              "def answer(r0, r1, omega):\n"
+              "    z0 = torch.tensor([[r0, 0.0]], dtype=torch.float64)\n"
+              "    z1 = torch.tensor([[r1 * math.cos(omega), r1 * math.sin(omega)]], dtype=torch.float64)\n"
+              "    return slerp(z0, z1, 0.5).norm().item()")
+    result = exercises.check_slerp_midpoint_norm(notebook(source)["answer"])
+    assert not result.passed and result.hint == "library", result.message
+
+
+# Exercise: a projection that keeps the classes apart (experiment)
+FISHER = """
+def answer(mu, labels):
+    mu = mu.double()
+    within = torch.zeros(mu.shape[1], mu.shape[1], dtype=torch.float64)
+    between = torch.zeros_like(within)
+    for c in labels.unique():
+        members = mu[labels == c]
+        within += (members - members.mean(0)).T @ (members - members.mean(0))
+        shift = (members.mean(0) - mu.mean(0))[:, None]
+        between += len(members) * shift @ shift.T
+    L_inv = torch.linalg.inv(torch.linalg.cholesky(within))
+    return L_inv.T @ torch.linalg.eigh(L_inv @ between @ L_inv.T).eigenvectors[:, -2:]
+"""
+PCA = """
+def answer(mu, labels):
+    centred = mu.double() - mu.double().mean(0)
+    return torch.linalg.eigh(centred.T @ centred).eigenvectors[:, -2:]
+"""
+
+
+def test_separating_projection_fisher_directions_pass():
+    result = exercises.check_separating_projection(notebook(FISHER)["answer"])
+    assert result.passed and "45" in result.message, result.message
+
+
+def test_separating_projection_pca_is_told_to_use_the_labels():
+    result = exercises.check_separating_projection(notebook(PCA)["answer"])
+    assert not result.passed and result.hint == "separation" and "labels" in result.message, result.message
+
+
+@pytest.mark.parametrize("body, hint", [("torch.ones(2, 20)", "shape"), ("torch.ones(20, 2)", "rank")])
+def test_separating_projection_malformed_matrices_are_named(body, hint):
+    result = exercises.check_separating_projection(notebook(f"def answer(mu, labels):\n    return {body}")["answer"])
+    assert not result.passed and result.hint == hint, result.message
+
+
+def test_the_new_checks_report_an_unfinished_stub():
+    for check in (exercises.check_slerp_midpoint_norm, exercises.check_separating_projection):
+        result = check(notebook("def answer(*args):\n    raise NotImplementedError('x')")["answer"])
+        assert not result.passed and result.hint == "todo" and "✗" in result.message

@@ -8,10 +8,12 @@ import torch.nn.functional as F
 
 from vaecore.kl import kl_normal_std_normal
 from vaecore.likelihoods import log_prob_bernoulli
+from ._answers import call, check_number, measured
 from ._check import CheckResult, known_mistakes, run_cases
 from ._submission import exercise, rng
 
-__all__ = ["check_sse_to_log_prob", "check_effective_beta", "check_negative_elbo_loss"]
+__all__ = ["check_sse_to_log_prob", "check_effective_beta", "check_negative_elbo_loss",
+           "check_code_free_distortion", "check_gaussian_vae"]
 
 F64 = torch.float64
 
@@ -149,3 +151,103 @@ def check_negative_elbo_loss(negative_elbo_loss) -> CheckResult:
     cases = [case(16, (1, 28, 28), 20), case(5, (1, 4, 4), 3, binary=False), case(1, (7,), 2)]
     return _run("negative_elbo_loss", negative_elbo_loss, _negative_elbo_loss, cases,
                 explain=_explain_loss, rtol=1e-9, atol=1e-9)
+
+
+# Exercise: the best decoder that ignores z (derive)
+#: Σ_i H(x̄_i): the pixel entropies of the mean grey level x̄ of the 55,000 training images
+#: of the chapter's split (``train_val_split(mnist("train").x, n_val=5000, seed=0)``), in
+#: nats; a test recomputes it from the data.
+CODE_FREE_NATS = 205.9476
+#: The same mean image's overall grey level, one probability for every pixel.
+MEAN_GREY = 0.130646
+D_X = 784
+
+
+def _bernoulli_entropy(p: float) -> float:
+    return -p * math.log(p) - (1 - p) * math.log(1 - p)
+
+
+@exercise()
+def check_code_free_distortion(code_free_distortion) -> CheckResult:
+    """Check ``code_free_distortion()``: the smallest expected distortion, in nats per image,
+    of a Bernoulli decoder that gives every image the same pixel probabilities, on the
+    dynamically binarized training images: Σ_i H(x̄_i), about 205.95.
+
+    Answers within 0.1 % pass (the test set's or all 60,000 images' means give the same
+    to that precision). The slips named: bits, one pixel's share, one probability for
+    every pixel, the sign, and the trained model's measured value.
+    """
+    want = CODE_FREE_NATS
+    one_rho = D_X * _bernoulli_entropy(MEAN_GREY)
+    return check_number("code_free_distortion", code_free_distortion, want, unit=" nats",
+                        mistakes=[
+        (want / math.log(2), "that is in bits (log base 2): the chapter measures in nats."),
+        (want / D_X, "that is per pixel: the distortion of an image sums over its 784 pixels."),
+        (one_rho, "that is one probability for every pixel (the overall mean grey level): "
+         "each pixel has its own mean x̄_i, and the best decoder without z uses it."),
+        (-want, "that is log p(x | z), a negative number; the distortion is its negative."),
+        (206.20, "that is the trained pixel-mean model's measured test distortion; the "
+         "question asks for the smallest distortion any decoder ignoring z can reach, "
+         "computed from the training images."),
+    ])
+
+
+# Exercise: buy rate with a smaller variance (experiment)
+TRAIN_IMAGES, TEST_IMAGES = 10_000, 2_000
+RATE_RANGE = (20.0, 35.0)   # nats per image: about the Bernoulli model's 26.8
+MAX_MSE = 0.03              # squared error per pixel of the decoder mean at z = mu(x)
+
+
+def _mnist(split: str, n: int) -> torch.Tensor:
+    from vaecore import data  # imported on use: the other checks of the chapter need no data
+    return data.mnist(split).x[:n]
+
+
+@exercise()
+def check_gaussian_vae(train_gaussian_vae) -> CheckResult:
+    """Check ``train_gaussian_vae(train_x)``: returns a VAE with a fixed-variance Gaussian
+    decoder (``normal(logvar=...)``), trained on ``train_x``, the first 10,000 MNIST
+    training images (grey levels).
+
+    The check measures on the first 2,000 test images (grey levels, one z per image
+    with seed 2): the rate, mean KL, must be between 20 and 35 nats per image, and the
+    squared error per pixel of the decoder mean at z = μ(x) below 0.03. Two epochs at
+    σ² = 1 give about 3 nats; at σ² = 0.1, about 26.
+    """
+    from vaecore.elbo import negative_elbo
+    name = "gaussian_vae"
+    model, failed = call(name, train_gaussian_vae, _mnist("train", TRAIN_IMAGES))
+    if failed is not None:
+        return failed
+    kind = getattr(getattr(model, "likelihood", None), "name", None)
+    if not (hasattr(model, "encode") and hasattr(model, "reconstruct") and kind):
+        return measured(name, False, f"your function returned a {type(model).__name__}",
+                        "type", "Return the trained VAE.")
+    if not kind.startswith("normal(logvar="):
+        return measured(name, False, f"your model's likelihood is {kind}", "likelihood",
+                        "The exercise asks for a Gaussian with a fixed variance: "
+                        "likelihood=normal(logvar=math.log(var)), and a decoder that outputs "
+                        "the mean only.")
+    x = _mnist("test", TEST_IMAGES)
+    model.eval()
+    with torch.no_grad():
+        terms = negative_elbo(model, x, generator=torch.Generator().manual_seed(2))
+        mse = ((model.reconstruct(x) - x) ** 2).mean().item()
+    rate, var = terms.kl.mean().item(), math.exp(float(kind[len("normal(logvar="):-1]))
+    what = (f"rate {rate:.2f} nats per image, squared error {mse:.4f} per pixel, with "
+            f"σ² = {var:.3g}, on {TEST_IMAGES:,} test images")
+    low, high = RATE_RANGE
+    if not (math.isfinite(rate) and math.isfinite(mse)):
+        return measured(name, False, what, "nan", "Not finite: did training diverge?")
+    if rate < low:
+        return measured(name, False, what, "variance", f"The rate must be at least {low:.0f} "
+                        "nats: a large σ² claims noise as large as the pixels, so a nat of "
+                        "code buys too little distortion. Lower σ²: the squared error is "
+                        "weighted by 1/(2σ²) (fixed-variance-log-lik).")
+    if rate > high:
+        return measured(name, False, what, "variance", f"The rate must be at most {high:.0f} "
+                        "nats: with so small a σ² every squared error costs many nats and the "
+                        "code grows. Raise σ² a little.")
+    return measured(name, mse < MAX_MSE, what, "undertrained",
+                    f"The squared error must be below {MAX_MSE} per pixel: train longer (two "
+                    "epochs at the chapter's settings reach it).")
