@@ -16,7 +16,8 @@ from vaecourse import syllabus
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 # Chapters whose exercises already include every kind (implement, experiment, derive).
-EVERY_KIND = ["01_quickstart", "02_elbo", "03_kl_closed_forms", "04_reparameterization"]
+EVERY_KIND = ["01_quickstart", "02_elbo", "03_kl_closed_forms", "04_reparameterization",
+              "05_first_vae", "06_latent_space", "07_beta"]
 
 
 def exercise_labels(path: Path) -> list[str]:
