@@ -242,7 +242,7 @@ def check_gaussian_vae(train_gaussian_vae) -> CheckResult:
     if rate < low:
         return measured(name, False, what, "variance", f"The rate must be at least {low:.0f} "
                         "nats: a large σ² claims noise as large as the pixels, so a nat of "
-                        "code buys too little distortion. Lower σ²: the squared error is "
+                        "code saves too few nats of distortion. Lower σ²: the squared error is "
                         "weighted by 1/(2σ²) (fixed-variance-log-lik).")
     if rate > high:
         return measured(name, False, what, "variance", f"The rate must be at most {high:.0f} "
