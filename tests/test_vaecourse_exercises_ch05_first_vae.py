@@ -220,7 +220,9 @@ def test_gaussian_vae_with_another_likelihood_is_refused():
     assert not result.passed and result.hint == "likelihood", result.message
 
 
-def test_the_new_checks_report_an_unfinished_stub():
-    for check in (exercises.check_code_free_distortion, exercises.check_gaussian_vae):
+def test_every_check_reports_an_unfinished_stub():
+    for check in (exercises.check_sse_to_log_prob, exercises.check_effective_beta,
+                  exercises.check_negative_elbo_loss, exercises.check_code_free_distortion,
+                  exercises.check_gaussian_vae):
         result = check(notebook("def answer(*args):\n    raise NotImplementedError('x')")["answer"])
         assert not result.passed and result.hint == "todo" and "✗" in result.message

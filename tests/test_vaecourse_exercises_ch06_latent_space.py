@@ -180,7 +180,9 @@ def test_separating_projection_malformed_matrices_are_named(body, hint):
     assert not result.passed and result.hint == hint, result.message
 
 
-def test_the_new_checks_report_an_unfinished_stub():
-    for check in (exercises.check_slerp_midpoint_norm, exercises.check_separating_projection):
+def test_every_check_reports_an_unfinished_stub():
+    for check in (exercises.check_slerp, exercises.check_posterior_mean_variance,
+                  exercises.check_kl_per_dimension, exercises.check_slerp_midpoint_norm,
+                  exercises.check_separating_projection):
         result = check(notebook("def answer(*args):\n    raise NotImplementedError('x')")["answer"])
         assert not result.passed and result.hint == "todo" and "✗" in result.message
