@@ -50,7 +50,7 @@ def test_other_pages_and_chapters_without_an_edition_get_none(tmp_path):
 
 def test_the_book_loads_the_extension_after_the_theme_s_launch_buttons():
     config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
-    assert config["sphinx"]["local_extensions"] == {"exercises_launch": "book/_ext"}
+    assert config["sphinx"]["local_extensions"]["exercises_launch"] == "book/_ext"
     assert config["launch_buttons"]["colab_url"] and "exercises/*" in config["exclude_patterns"]
     connected = []
     launch.setup(SimpleNamespace(connect=lambda *a, **k: connected.append((a, k))))
