@@ -112,3 +112,41 @@ def test_the_extension_replaces_the_marker_on_the_guide_page_only():
     ext.insert_syllabus(None, "book/instructor_guide", guide)
     ext.insert_syllabus(None, "book/intro", other)
     assert guide[0] == "intro\n" + syllabus.guide_markdown() + "\n" and other == ["<!-- syllabus -->"]
+
+
+@pytest.mark.parametrize("text, linked", [
+    ("Chapter 2.", ["02_elbo"]),
+    ("Chapters 2 and 3.", ["02_elbo", "03_kl_closed_forms"]),
+    ("Chapters 1 to 4.", ["01_quickstart", "02_elbo", "03_kl_closed_forms", "04_reparameterization"]),
+    ("Chapters 1, 3 and 5; PCA.", ["01_quickstart", "03_kl_closed_forms", "05_first_vae"]),
+    ("The chain rule.", []),
+])
+def test_a_prerequisite_links_every_chapter_it_names(chapters, text, linked):
+    shown = syllabus.linked_prerequisite(text, chapters)
+    links = re.findall(r"\{doc\}`([^`<]+) </chapters/([^>]+)>`", shown)
+    assert links == [(chapters[slug].title, slug) for slug in linked]
+    assert re.sub(r" \(\{doc\}.*\)", "", shown) == text
+
+
+def test_a_prerequisite_naming_no_chapter_is_refused(chapters):
+    with pytest.raises(ValueError, match=r"\[12\]"):
+        syllabus.linked_prerequisite("Chapters 10 to 12.", chapters)
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_the_opening_box_shows_objectives_prerequisites_and_time(chapters, path):
+    ch = chapters[path.stem]
+    box = syllabus.opening_markdown(ch.slug, chapters)
+    assert box.startswith(":::{admonition} In this chapter\n:class: chapter-opening\n")
+    assert box.endswith(":::\n")
+    for item in ch.objectives:
+        assert f"\n- {item}\n" in box
+    for item in ch.prerequisites:
+        assert f"\n- {syllabus.linked_prerequisite(item, chapters)}\n" in box
+    hours, minutes = divmod(ch.study_minutes, 60)
+    assert f"about {hours} h" in box or f"about {minutes} min" in box
+
+
+def test_the_opening_box_of_a_chapter_not_in_the_syllabus_is_refused(chapters):
+    with pytest.raises(ValueError, match="no entry for chapter 99_x"):
+        syllabus.opening_markdown("99_x", chapters)

@@ -3,8 +3,9 @@
 One data file, ``book/syllabus.yml``, holds these facts; this module reads and validates it,
 and renders the instructor guide's per-chapter sections from it
 (``book/instructor_guide.md`` shows them through the Sphinx extension
-``book/_ext/syllabus_guide.py``). A chapter's opening box can read the same data with
-:func:`chapter`.
+``book/_ext/syllabus_guide.py``), and each chapter's opening box (what you will learn,
+prerequisites linked to their chapters, study time: :func:`opening_markdown`, which
+``book/_ext/chapter_opening.py`` inserts under the chapter's title when the book is built).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 __all__ = ["Exercise", "Chapter", "KINDS", "SYLLABUS", "load", "chapter", "exercise_titles",
-           "guide_markdown"]
+           "guide_markdown", "linked_prerequisite", "opening_markdown"]
 
 SYLLABUS = Path(__file__).resolve().parents[1] / "book" / "syllabus.yml"
 KINDS = {"implement": "implement", "experiment": "experiment", "derive": "derive or predict"}
@@ -148,3 +149,56 @@ def guide_markdown(chapters: dict[str, Chapter] | None = None) -> str:
     for ch in chapters.values():
         lines += _chapter_markdown(ch)
     return "\n".join(lines).rstrip() + "\n"
+
+
+# "Chapter 3", "Chapters 2 and 3", "Chapters 1 to 4", "Chapters 1, 2 and 5".
+CHAPTER_MENTION = re.compile(r"\bChapters? (\d+(?:(?:, | and | to )\d+)*)")
+
+
+def _mentioned(numbers: str) -> list[int]:
+    """The chapter numbers a mention covers: ``"1 to 4"`` is 1, 2, 3, 4."""
+    found, parts = [], re.split(r"(, | and | to )", numbers)
+    for i in range(0, len(parts), 2):
+        n = int(parts[i])
+        if i and parts[i - 1] == " to ":
+            found += range(found[-1] + 1, n + 1)
+        else:
+            found.append(n)
+    return found
+
+
+def linked_prerequisite(text: str, chapters: dict[str, Chapter]) -> str:
+    """``text`` with every mention of chapters followed by links to them, as MyST.
+
+    ``"Chapters 2 and 3."`` becomes ``"Chapters 2 and 3 ({doc}`The evidence lower bound
+    </chapters/02_elbo>`, {doc}`...`)."``; a number that names no chapter raises.
+    """
+    by_number = {int(slug[:2]): ch for slug, ch in chapters.items()}
+
+    def links(match: re.Match) -> str:
+        numbers = _mentioned(match.group(1))
+        unknown = [n for n in numbers if n not in by_number]
+        if unknown:
+            raise ValueError(f"prerequisite {text!r} names chapters {unknown}, which do not exist")
+        named = ", ".join(f"{{doc}}`{by_number[n].title} </chapters/{by_number[n].slug}>`"
+                          for n in numbers)
+        return f"{match.group(0)} ({named})"
+
+    return CHAPTER_MENTION.sub(links, text)
+
+
+def opening_markdown(slug: str, chapters: dict[str, Chapter] | None = None) -> str:
+    """The box that opens chapter ``slug``: objectives, linked prerequisites, study time (MyST)."""
+    chapters = load() if chapters is None else chapters
+    if slug not in chapters:
+        raise ValueError(f"book/syllabus.yml has no entry for chapter {slug}")
+    ch = chapters[slug]
+    time = f"about {_hours(ch.study_minutes)} to read and run the chapter"
+    if ch.exercises:
+        time += f", and {_hours(ch.exercise_minutes)} for its {len(ch.exercises)} exercises"
+    lines = [":::{admonition} In this chapter", ":class: chapter-opening", "",
+             "**What you will learn**", ""]
+    lines += [f"- {o}" for o in ch.objectives] + ["", "**Prerequisites**", ""]
+    lines += [f"- {linked_prerequisite(p, chapters)}" for p in ch.prerequisites]
+    lines += ["", f"**Study time**: {time}.", ":::"]
+    return "\n".join(lines) + "\n"
