@@ -1,8 +1,9 @@
 """tools/set_repository_url.py: a fork's URL everywhere it is used, and nothing else changed.
 
-Run on a temporary copy of the files it rewrites: the URL reaches every copy,
-the chapters differ from the originals in their first cell's source only, and
-setting the original URL back restores every file byte for byte.
+Run on a temporary copy of the files it rewrites: the URL reaches every copy, the
+chapters' Colab cells install the release tag of ``vaecore.__version__`` from it, the
+chapters differ from the originals in their first cell's source only, and setting the
+original URL back restores every file byte for byte.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 FORK = "https://example.org/teacher/vae-course-fall"
+RELEASE = "v" + __import__("vaecore").__version__  # the tag the Colab cells install
 
 
 def load(name: str, path: Path):
@@ -34,7 +36,8 @@ COLAB_CELL = load("chapter_guards", ROOT / "tests" / "test_chapters.py").COLAB_C
 @pytest.fixture
 def course(tmp_path) -> Path:
     """The files the tool reads and writes, copied."""
-    for name in ("_config.yml", "CITATION.cff", "book/cite.md", "vaecourse/__init__.py"):
+    for name in ("_config.yml", "CITATION.cff", "book/cite.md", "vaecourse/__init__.py",
+                 "vaecore/__init__.py"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ROOT / name, tmp_path / name)
     for folder in ("chapters", "exercises"):  # the chapters and their student edition
@@ -67,7 +70,7 @@ def test_fork_url_reaches_every_copy_and_nothing_else_changes(course):
     for path in chapters:
         new = json.loads(path.read_text(encoding="utf-8"))
         orig = json.loads(before[f"{path.parent.name}/{path.name}"])
-        assert "".join(new["cells"][0]["source"]) == COLAB_CELL.format(url=FORK)
+        assert "".join(new["cells"][0]["source"]) == COLAB_CELL.format(url=f"{FORK}@{RELEASE}")
         new["cells"][0]["source"] = orig["cells"][0]["source"]
         assert new == orig, f"{path.name}: more than the first cell's source changed"
     for name, content in snapshot(course).items():
@@ -75,8 +78,9 @@ def test_fork_url_reaches_every_copy_and_nothing_else_changes(course):
 
 
 def test_setting_the_url_back_restores_every_file_byte_for_byte(course):
-    before = snapshot(course)
     old = tool.current_url(course)
+    tool.set_repository_url(old, course)  # the Colab cells install this release
+    before = snapshot(course)
     tool.set_repository_url(FORK + "/", course)  # a trailing slash is dropped
     assert tool.current_url(course) == FORK
     tool.set_repository_url(old, course)
@@ -84,7 +88,8 @@ def test_setting_the_url_back_restores_every_file_byte_for_byte(course):
     assert tool.set_repository_url(old, course) == []  # already set: nothing to write
 
 
-@pytest.mark.parametrize("url", ["github.com/you/fork", "https://x.org/a b", 'https://x.org/"a"'])
+@pytest.mark.parametrize("url", ["github.com/you/fork", "https://x.org/a b", 'https://x.org/"a"',
+                                 "https://x.org/fork@v1.0"])
 def test_refuses_what_is_not_a_plain_url_and_writes_nothing(course, url):
     before = snapshot(course)
     with pytest.raises(ValueError):
@@ -133,3 +138,17 @@ def test_the_student_edition_stays_the_edition_of_the_rewritten_chapters(course)
         regenerated = edition.student_notebook(nbformat.read(chapter, as_version=4))
         committed = nbformat.read(course / "exercises" / chapter.name, as_version=4)
         assert regenerated == committed, chapter.name
+
+
+def test_after_a_version_bump_the_tool_moves_the_colab_cells_to_the_new_tag(course):
+    url = tool.current_url(course)
+    init = course / "vaecore" / "__init__.py"
+    init.write_text(init.read_text(encoding="utf-8").replace(
+        f'__version__ = "{RELEASE[1:]}"', '__version__ = "9.8.7"'), encoding="utf-8")
+    assert tool.release_ref(course) == "v9.8.7"
+    assert tool.main(["--root", str(course)]) == 0  # no URL: the one in _config.yml
+    assert tool.current_url(course) == url
+    for path in sorted(course.glob("*/*.ipynb")):
+        first = "".join(json.loads(path.read_text(encoding="utf-8"))["cells"][0]["source"])
+        assert first == COLAB_CELL.format(url=f"{url}@v9.8.7"), path.name
+    assert tool.set_repository_url(None, course) == []  # already there: nothing to write
