@@ -91,3 +91,67 @@ def test_generator_loss_nonsaturating_wrong_answers_get_the_right_hint(wrong, hi
     result = exercises.check_generator_loss_nonsaturating(wrong)
     assert not result.passed and result.hint == hint, result.message
     assert words in result.message
+
+
+# Exercise: the mean term of FID between two samples of one distribution (derive)
+def test_the_feature_trace_is_that_of_the_test_images():
+    from vaecourse.chapters import ch09_vae_vs_gan as vg
+    judge, _ = vg._judge()
+    features = vg.features(judge, vg.splits32()[2].x)
+    assert abs(torch.cov(features.T).trace().item() - exercises.FEATURE_TRACE) < 1e-3
+
+
+def test_fid_mean_term_right_answer_passes():
+    assert exercises.check_fid_mean_term(lambda: 2 * 486.69 / 1000).passed
+    assert exercises.check_fid_mean_term(lambda: 0.97).passed   # worked out to two digits
+
+
+@pytest.mark.parametrize("value, says", [
+    (486.69 / 1000, "twice the variance"),
+    (2 * 486.69 / 1000 * 0.9, "negatively correlated"),
+])
+def test_fid_mean_term_slips_are_named(value, says):
+    result = exercises.check_fid_mean_term(lambda: value)
+    assert not result.passed and result.hint == "derivation" and says in result.message, result.message
+
+
+@pytest.mark.parametrize("value", [2.242, 84 / 1000])   # the whole FID; one per feature
+def test_fid_mean_term_other_answers_get_no_misleading_hint(value):
+    result = exercises.check_fid_mean_term(lambda: value)
+    assert not result.passed and result.hint == "values", result.message
+
+
+# Exercise: better samples from the same VAE (experiment)
+def _aggregate_gaussian(vae, train_x, generator):
+    """A full-covariance Gaussian fitted to one posterior draw per training image."""
+    with torch.no_grad():
+        mu, logvar = vae.encode(train_x)
+    codes = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=generator)
+    root = torch.linalg.cholesky(torch.cov(codes.T))
+    return codes.mean(0) + torch.randn(2000, codes.shape[1], generator=generator) @ root.T
+
+
+def test_better_sampler_a_gaussian_fitted_to_the_codes_passes():
+    result = exercises.check_better_sampler(_aggregate_gaussian)
+    assert result.passed, result.message
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda vae, x, g: 0.8 * torch.randn(2000, 100, generator=g), "fid"),       # a lower temperature
+    (lambda vae, x, g: torch.randn(2000, 100, generator=g), "fid"),             # the prior itself
+    (lambda vae, x, g: vae.encode(x[:2000]).mu.detach(), "copies"),             # reconstructions
+    (lambda vae, x, g: torch.randn(2000, 20, generator=g), "shape"),
+    (lambda vae, x, g: "codes", "type"),
+])
+def test_better_sampler_wrong_answers_get_their_hint(wrong, hint):
+    result = exercises.check_better_sampler(wrong)
+    assert not result.passed and result.hint == hint, result.message
+
+
+def test_the_new_checks_report_an_unfinished_stub():
+    def todo(*args):
+        raise NotImplementedError("Exercise 4")
+
+    for check in (exercises.check_fid_mean_term, exercises.check_better_sampler):
+        result = check(todo)
+        assert not result.passed and result.hint == "todo" and "✗" in result.message

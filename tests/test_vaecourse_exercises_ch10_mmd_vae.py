@@ -173,3 +173,61 @@ def test_images_needed_reports_unfinished_and_raising_answers():
 
     assert check_images_needed(todo).hint == "todo"
     assert check_images_needed(lambda a, b: 1 / 0).hint == "error"
+
+
+# Exercise: a test that sees the square (experiment)
+def _permutation_p(x, y, kernel, n_perm, g):
+    """The chapter's permutation test of the unbiased MMD², written out as a student would."""
+    pooled, n = torch.cat([x, y]), len(x)
+    k = kernel(pooled, pooled).fill_diagonal_(0)
+    orders = [torch.arange(2 * n)] + [torch.randperm(2 * n, generator=g) for _ in range(n_perm)]
+    a = torch.stack([o < n for o in orders]).to(k.dtype)
+    b = 1 - a
+    stats = (((a @ k) * a).sum(1) + ((b @ k) * b).sum(1)) / (n * (n - 1)) - 2 * ((a @ k) * b).sum(1) / n ** 2
+    return ((stats[1:] >= stats[0]).sum().item() + 1) / len(stats)
+
+
+def _rbf(h):
+    return lambda a, b: torch.exp(-torch.cdist(a, b) ** 2 / (2 * h * h))
+
+
+def _outside(a, b):
+    fa, fb = ((v.abs().max(1).values > math.sqrt(3)).double() for v in (a, b))
+    return fa[:, None] * fb[None, :]
+
+
+def test_square_test_a_kernel_on_the_square_s_outside_passes():
+    g = torch.Generator().manual_seed(0)
+    result = exercises.check_square_test(lambda x, y: _permutation_p(x, y, _outside, 200, g))
+    assert result.passed and "power" in result.message, result.message
+
+
+def test_square_test_the_best_rbf_bandwidth_is_told_it_lacks_power():
+    g = torch.Generator().manual_seed(0)
+    result = exercises.check_square_test(lambda x, y: _permutation_p(x, y, _rbf(0.5), 200, g))
+    assert not result.passed and result.hint == "power", result.message
+
+
+def test_square_test_a_bandwidth_chosen_on_the_tested_data_is_told_it_loses_its_level():
+    g = torch.Generator().manual_seed(0)
+
+    def smallest_p(x, y):
+        return min(_permutation_p(x, y, _rbf(h), 100, g) for h in (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.4, 2.0))
+
+    result = exercises.check_square_test(smallest_p)
+    assert not result.passed and result.hint == "level", result.message
+    assert exercises.check_square_test(lambda x, y: 0.01).hint == "level"
+
+
+@pytest.mark.parametrize("wrong", [lambda x, y: "small", lambda x, y: 0.0, lambda x, y: 2.0])
+def test_square_test_what_is_no_p_value_is_refused(wrong):
+    result = exercises.check_square_test(wrong)
+    assert not result.passed and result.hint == "type", result.message
+
+
+def test_square_test_reports_an_unfinished_stub():
+    def todo(x, y):
+        raise NotImplementedError("Exercise 4")
+
+    result = exercises.check_square_test(todo)
+    assert not result.passed and result.hint == "todo" and "✗" in result.message

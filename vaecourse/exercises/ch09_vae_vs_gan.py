@@ -5,11 +5,12 @@ import torch
 
 from vaecore.metrics import frechet_distance
 from vaecore.gan import discriminator_loss, generator_loss_nonsaturating
+from ._answers import call, check_number, measured
 from ._check import CheckResult, _fail, run_cases
 from ._submission import exercise, rng
 
 __all__ = ["check_frechet_distance", "check_discriminator_loss",
-           "check_generator_loss_nonsaturating"]
+           "check_generator_loss_nonsaturating", "check_fid_mean_term", "check_better_sampler"]
 
 
 def _spd(f: int, g: torch.Generator) -> torch.Tensor:
@@ -129,3 +130,85 @@ def check_generator_loss_nonsaturating(g_loss) -> CheckResult:
             return _fail("generator_loss_nonsaturating", "minimax", "this is the minimax loss "
                          "log(1 − D(G(z))); the non-saturating loss is −log D(G(z)).")
     return result
+
+
+# Exercise: the mean term of FID between two samples of one distribution (derive)
+#: The trace of the covariance (divisor N − 1) of the LeNet features of the 10,000 MNIST test
+#: images (32×32, the judge of the chapter); a test recomputes it.
+FEATURE_TRACE = 486.69257
+FID_N, FID_POOL = 1000, 10_000   # images in each of the two disjoint sets; test images in all
+
+
+@exercise()
+def check_fid_mean_term(fid_mean_term) -> CheckResult:
+    """Check ``fid_mean_term()``: the expected mean term ||μ̂_a − μ̂_b||² of Equation (fid)
+    between two disjoint random sets of 1,000 test images each, in the chapter's LeNet
+    features: 2 tr(S)/n with S the covariance of the 10,000 test images' features (divisor
+    N − 1), 0.973. Answers within 1 % pass.
+
+    The slips named: one set's variance only (tr(S)/n), and a finite-population correction
+    (1 − n/N) that the negative correlation of two disjoint sets cancels.
+    """
+    want = 2 * FEATURE_TRACE / FID_N
+    return check_number("fid_mean_term", fid_mean_term, want, rtol=1e-2, mistakes=[
+        (FEATURE_TRACE / FID_N, "tr(S)/n is the expected squared error of one set's mean; the "
+         "term compares two means, each with its own error: their difference has twice the "
+         "variance."),
+        (want * (1 - FID_N / FID_POOL), "the sets are drawn without replacement and are "
+         "disjoint: each mean's variance has the factor (1 − n/N), but the two means are "
+         "negatively correlated (covariance −tr(S)/N), and the two effects cancel exactly."),
+    ])
+
+
+# Exercise: a better sampler for the same VAE (experiment)
+SAMPLER_N, SAMPLER_TRAIN = 2000, 10_000   # codes to return; training images given
+SAMPLER_FID, SAMPLER_COPY = 41.5, 4.0     # highest FID; lowest median nearest-image distance
+
+
+@exercise()
+def check_better_sampler(better_codes) -> CheckResult:
+    """Check ``better_codes(vae, train_x, generator)``: given the chapter's VAE
+    (``mnist32-mlp-bernoulli-z100-e20``), the first 10,000 training images (32×32) and a
+    generator, return 2,000 codes ``(2000, 100)``. The check decodes them (the decoder's mean,
+    as the chapter shows VAE samples) and measures
+
+    - FID against the first 2,000 test images (LeNet features, as every FID of the chapter):
+      at most 41.5 (codes from the prior give 46.46);
+    - the median distance of the first 200 decoded images to their nearest of the 10,000
+      training images given: at least 4.0 (new test digits: 4.69). Reconstructions of
+      training images are copies, not samples (about 3.2).
+    """
+    from vaecore.metrics import fid, nearest_distance
+    from vaecourse import zoo
+    from vaecourse.chapters import ch09_vae_vs_gan as vg
+    name = "better_sampler"
+    vae, _ = zoo.load(vg.NAMES["vae"])
+    vae.eval()
+    train_x = vg.splits32()[0].x[:SAMPLER_TRAIN]
+    codes, failed = call(name, better_codes, vae, train_x.clone(), rng(909))
+    if failed is not None:
+        return failed
+    try:
+        codes = torch.as_tensor(codes).detach().float()
+    except (TypeError, ValueError, RuntimeError):
+        return measured(name, False, f"your function returned a {type(codes).__name__}", "type",
+                        "Return the codes, a tensor (2000, 100).")
+    if codes.shape != (SAMPLER_N, vg.LATENT_DIM) or not torch.isfinite(codes).all():
+        return measured(name, False, f"your codes have shape {tuple(codes.shape)}", "shape",
+                        f"Return {SAMPLER_N} finite codes of {vg.LATENT_DIM} dimensions.")
+    with torch.no_grad():
+        images = torch.sigmoid(vae.decode(codes))
+    judge, real = vg._judge()
+    score = fid(real, vg.features(judge, images)).item()
+    distance = nearest_distance(images[:200], train_x)[0].median().item()
+    what = (f"FID {score:.2f} against the first {SAMPLER_N:,} test images; median distance to "
+            f"the nearest training image {distance:.2f}")
+    if distance < SAMPLER_COPY:
+        return measured(name, False, what, "copies", "Your samples are closer to the training "
+                        "images than new digits are: decoded codes of training images are "
+                        "reconstructions, not new samples. Fit a distribution to the codes, "
+                        "then draw new codes from it.")
+    return measured(name, score <= SAMPLER_FID, what, "fid", f"FID must be at most "
+                    f"{SAMPLER_FID:g}. The decoder was trained on the codes of the training "
+                    "images, not on the prior: where do those codes lie, and does the prior "
+                    "put its mass there?")

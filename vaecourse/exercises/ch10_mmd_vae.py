@@ -1,4 +1,5 @@
-"""Checks for the exercises of chapter 10 (MMD-VAE): the unbiased MMD², the Wilson interval, two shares.
+"""Checks for the exercises of chapter 10 (MMD-VAE): the unbiased MMD², the Wilson interval, two
+shares, and a two-sample test designed for one alternative.
 
 Each check runs the student's function and the library's reference on fixed
 inputs (random float64 samples from a fixed seed, edge cases) and, when they
@@ -16,10 +17,12 @@ import torch
 
 from vaecore.mmd import mmd2, rbf_kernel
 from vaecore.proportions import two_proportion_test, wilson_interval
+from ._answers import call, measured
 from ._check import CheckResult, known_mistakes, run_cases
 from ._submission import exercise, rng
 
-__all__ = ["check_mmd2_unbiased_rbf", "check_wilson_interval", "check_images_needed", "images_needed"]
+__all__ = ["check_mmd2_unbiased_rbf", "check_wilson_interval", "check_images_needed", "images_needed",
+           "check_square_test"]
 
 
 def _fail(name: str, hint: str, detail: str, case: int, n: int) -> CheckResult:
@@ -231,3 +234,73 @@ def check_images_needed(student_images_needed) -> CheckResult:
             hint = "values"
         return _fail(name, hint, detail, i, len(_NEEDED_CASES))
     return CheckResult(True, "", f"✓ {name}: passed on {len(_NEEDED_CASES)} cases.")
+
+
+# Exercise: a test that sees the square (experiment)
+SQUARE_N, SQUARE_REPEATS = 100, 100   # points per sample, fresh pairs of samples per measurement
+SQUARE_POWER, SQUARE_ALARMS = 0.8, 10 / 100   # needed share of detections; most false alarms allowed
+
+
+def _gaussian(n, g):
+    return torch.randn(n, 2, generator=g, dtype=torch.float64)
+
+
+def _square(n, g):
+    """Uniform on [−√3, √3]²: mean 0, covariance I, as in the chapter."""
+    return (2 * torch.rand(n, 2, generator=g, dtype=torch.float64) - 1) * math.sqrt(3)
+
+
+def _rejections(test, other, g) -> tuple[int, CheckResult | None]:
+    """How many of the fresh pairs (Gaussian, ``other``) the student's test rejects at 5 %."""
+    hits = 0
+    for _ in range(SQUARE_REPEATS):
+        x, y = _gaussian(SQUARE_N, g), other(SQUARE_N, g)
+        p, failed = call("square_test", test, x, y)
+        if failed is not None:
+            return 0, failed
+        try:
+            p = float(p)
+        except (TypeError, ValueError, RuntimeError):
+            return 0, measured("square_test", False, f"your test returned a {type(p).__name__}",
+                               "type", "Return the p-value, one float in (0, 1].")
+        if not 0 < p <= 1:
+            return 0, measured("square_test", False, f"your test returned p = {p:g}", "type",
+                               "A p-value lies in (0, 1]; a permutation p-value is at least "
+                               "1/(number of splits + 1).")
+        hits += p <= 0.05
+    return hits, None
+
+
+@exercise()
+def check_square_test(square_test) -> CheckResult:
+    """Check ``square_test(x, y)``, a p-value for "x and y come from one distribution", given
+    100 points in the plane each.
+
+    The check draws 100 fresh pairs of a N(0, I) sample and a sample uniform on the square
+    [−√3, √3]² (the power: the test must reject at 5 % in at least 80 of them) and 100 fresh
+    pairs of two N(0, I) samples (the level: at most 10 false alarms, where a test at 5 %
+    expects 5 and exceeds 10 once in a hundred measurements). The unbiased RBF-MMD² with the chapter's best bandwidth, h = 0.5,
+    detects about half of the squares at this sample size.
+    """
+    name = "square_test"
+    g = rng(1010)
+    hits, failed = _rejections(square_test, _square, g)
+    if failed is not None:
+        return failed
+    alarms, failed = _rejections(square_test, _gaussian, g)
+    if failed is not None:
+        return failed
+    power, level = hits / SQUARE_REPEATS, alarms / SQUARE_REPEATS
+    what = (f"detected {hits} of {SQUARE_REPEATS} squares (power {power:.0%}), "
+            f"{alarms} false alarms in {SQUARE_REPEATS} Gaussian pairs")
+    if level > SQUARE_ALARMS:
+        return measured(name, False, what, "level", "Your test rejects too often when both "
+                        "samples come from the same distribution, so its p-values are not "
+                        "p-values. A permutation test keeps its level only if the statistic is "
+                        "fixed before the data are seen: choosing the kernel or the bandwidth "
+                        "by the observed statistic of the same x and y breaks it.")
+    return measured(name, power >= SQUARE_POWER, what, "power", "The test must detect at least "
+                    f"{SQUARE_POWER:.0%} of them. A kernel sees differences at its own scale: "
+                    "where, and at what scale, do a Gaussian and the uniform square differ the "
+                    "most? Any statistic works in a permutation test, as long as it is chosen "
+                    "before the data are seen.")

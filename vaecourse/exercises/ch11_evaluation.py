@@ -1,4 +1,5 @@
-"""Checks for the exercises of chapter 11 (evaluation): the effective sample size, an affine flow.
+"""Checks for the exercises of chapter 11 (evaluation): the effective sample size, an affine flow,
+the gap of log-normal weights, and a better proposal than the encoder.
 
 Each check runs the student's function and a reference on fixed inputs
 (random float64 log-weights or latents from a fixed seed, plus edge cases far
@@ -15,11 +16,13 @@ import math
 import torch
 from torch.distributions import Normal
 
-from vaecore.importance import effective_sample_size
+from vaecore.importance import effective_sample_size, log_mean_exp
+from ._answers import call, check_number, measured
 from ._check import CheckResult, known_mistakes, run_cases
 from ._submission import exercise, rng
 
-__all__ = ["check_effective_sample_size", "check_affine_flow_log_prob"]
+__all__ = ["check_effective_sample_size", "check_affine_flow_log_prob", "check_lognormal_gap",
+           "check_better_proposal"]
 
 
 def _close(got, want) -> bool:
@@ -114,3 +117,101 @@ def check_affine_flow_log_prob(student) -> CheckResult:
     return run_cases("affine_flow_log_prob", student, _affine_reference, cases,
                      event_size="auto", explain=known_mistakes(_AFFINE_MISTAKES, _close),
                      rtol=1e-7, atol=1e-9)
+
+
+# Exercise: the gap of log-normal weights (derive)
+GAP_SIGMA, GAP_K = 2.0, 100   # the sd of log w (nats) and the number of samples
+
+
+def _lognormal_gap(sigma: float, k: int) -> float:
+    """(iwae-asymptotic) for log w ~ N(m, σ²): Var[w / p(x)] = e^{σ²} − 1."""
+    return math.expm1(sigma ** 2) / (2 * k)
+
+
+@exercise()
+def check_lognormal_gap(lognormal_gap) -> CheckResult:
+    """Check ``lognormal_gap()``: the gap log p(x) − L_k of Equation (iwae-asymptotic) for
+    log-weights that are Gaussian with standard deviation σ = 2 nats, at k = 100 samples:
+    (e^{σ²} − 1)/(2k) = 0.268 nats. Answers within 0.5 % pass.
+
+    The slips named: the variance of log w in place of that of w / p(x), the k = 1 gap σ²/2,
+    e^σ for e^{σ²}, E[(w/p)²] without the − 1, and the 2 of the denominator left out.
+    """
+    s, k = GAP_SIGMA, GAP_K
+    return check_number("lognormal_gap", lognormal_gap, _lognormal_gap(s, k), rtol=5e-3, mistakes=[
+        (s ** 2 / (2 * k), "σ²/(2k) uses the variance of log w; (iwae-asymptotic) needs the "
+         "variance of w / p(x), the relative variance of the weights themselves."),
+        (s ** 2 / 2, "σ²/2 is the gap of one sample (k = 1), the ELBO's; the question asks for "
+         "k = 100 samples."),
+        (math.expm1(s) / (2 * k), "for log w ~ N(m, σ²), E[w^r] = e^{rm + r²σ²/2}: the relative "
+         "variance involves e^{σ²}, not e^σ."),
+        (math.exp(s ** 2) / (2 * k), "E[(w/p)²] = e^{σ²} is the second moment; the variance "
+         "subtracts (E[w/p])² = 1."),
+        (math.expm1(s ** 2) / k, "the 2 of the denominator is missing: t − 1 − log t ≈ (t − 1)²/2."),
+    ])
+
+
+# Exercise: a proposal better than the encoder (experiment)
+PROPOSAL_MODEL = "mnist-mlp-bernoulli-z20-e30"
+PROPOSAL_IMAGES, PROPOSAL_K, PROPOSAL_GAIN = 50, 100, 0.9   # test images, samples, nats to gain
+
+
+def _estimate(model, x, mu, logvar, eps) -> torch.Tensor:
+    """The k-sample estimate of log p(x) with the proposal N(mu, diag e^logvar), per image (B,)."""
+    from vaecore.likelihoods import log_prob_normal
+    k = len(eps)
+    z = (mu + torch.exp(0.5 * logvar) * eps).flatten(0, 1)
+    x_rep = x.expand(k, *x.shape).flatten(0, 1)
+    log_w = (model.log_likelihood(x_rep, z) + model.prior.log_prob(z)
+             - log_prob_normal(z, mu.repeat(k, 1), logvar.repeat(k, 1)))
+    return log_mean_exp(log_w.view(k, len(x)))
+
+
+@exercise()
+def check_better_proposal(better_proposal) -> CheckResult:
+    """Check ``better_proposal(model, x)``: given the chapter's reference model (MLP
+    784-400-20, Bernoulli decoder, standard normal prior) and the first 50 binarized test
+    images, return ``(mu, logvar)``, each ``(50, 20)``: a diagonal Gaussian proposal for
+    each image.
+
+    The check draws k = 100 samples of each image's proposal and of the encoder's (the same
+    standard normal noise for both) and computes the two importance-sampling estimates of
+    log p(x). Averaged over the 50 images, yours must be at least 0.9 nats higher. Each
+    estimate is a lower bound on log p(x) in expectation, whatever the proposal, so a higher
+    one is closer to the truth. The encoder's variances widened by a common factor gain at
+    most about half a nat.
+    """
+    from vaecourse import zoo
+    from vaecourse.protocol import test_images
+    name = "better_proposal"
+    model, _ = zoo.load(PROPOSAL_MODEL)
+    model.eval()
+    x = test_images()[:PROPOSAL_IMAGES]
+    answer, failed = call(name, better_proposal, model, x.clone())
+    if failed is not None:
+        return failed
+    shape = (PROPOSAL_IMAGES, model.encode(x[:1]).mu.shape[-1])
+    try:
+        mu, logvar = (torch.as_tensor(v).detach().float() for v in answer)
+    except (TypeError, ValueError, RuntimeError):
+        return measured(name, False, f"your function returned a {type(answer).__name__}", "type",
+                        "Return the pair (mu, logvar) of the proposal.")
+    if mu.shape != shape or logvar.shape != shape:
+        return measured(name, False, f"your proposal has shapes {tuple(mu.shape)} and "
+                        f"{tuple(logvar.shape)}", "shape", f"Return mu and logvar of shape {shape}: "
+                        "one diagonal Gaussian per image.")
+    if not (torch.isfinite(mu).all() and torch.isfinite(logvar).all()):
+        return measured(name, False, "your proposal is not finite", "nan")
+    eps = torch.randn(PROPOSAL_K, *shape, generator=rng(1111))
+    with torch.no_grad():
+        encoder = _estimate(model, x, *model.encode(x), eps).mean().item()
+        yours = _estimate(model, x, mu, logvar, eps).mean().item()
+    what = (f"k = {PROPOSAL_K} estimate of log p(x), mean over {PROPOSAL_IMAGES} test images: "
+            f"{yours:.2f} nats with your proposal, {encoder:.2f} with the encoder "
+            f"({yours - encoder:+.2f})")
+    if not math.isfinite(yours):
+        return measured(name, False, what, "nan", "Some weights are not finite.")
+    return measured(name, yours - encoder >= PROPOSAL_GAIN, what, "proposal",
+                    f"Yours must be at least {PROPOSAL_GAIN} nats higher. The encoder is one "
+                    "network for all images, trained for the ELBO; a proposal for these 50 "
+                    "images alone can do better than any fixed change of it.")
