@@ -17,7 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 # Chapters whose exercises already include every kind (implement, experiment, derive).
 EVERY_KIND = ["01_quickstart", "02_elbo", "03_kl_closed_forms", "04_reparameterization",
-              "05_first_vae", "06_latent_space", "07_beta"]
+              "05_first_vae", "06_latent_space", "07_beta", "09_vae_vs_gan", "10_mmd_vae",
+              "11_evaluation"]
+# The last three chapters each end with a small project (an exercise of level 3).
+LAST_THREE = ["09_vae_vs_gan", "10_mmd_vae", "11_evaluation"]
 
 
 def exercise_labels(path: Path) -> list[str]:
@@ -51,6 +54,11 @@ def test_every_exercise_of_the_chapter_is_listed_and_nothing_else(chapters, path
 @pytest.mark.parametrize("slug", EVERY_KIND)
 def test_these_chapters_have_an_exercise_of_every_kind(chapters, slug):
     assert {e.kind for e in chapters[slug].exercises} == set(syllabus.KINDS)
+
+
+@pytest.mark.parametrize("slug", LAST_THREE)
+def test_the_last_three_chapters_have_a_level_3_exercise(chapters, slug):
+    assert any(e.level == 3 for e in chapters[slug].exercises)
 
 
 def test_every_chapter_states_objectives_prerequisites_and_time(chapters):
