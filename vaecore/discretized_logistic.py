@@ -15,10 +15,11 @@ tails (Salimans et al., 2017, PixelCNN++; Kingma et al., 2016, IAF):
       1 - \sigma\big(\tfrac{x - \Delta/2 - \mu}{s}\big) & x = 1
     \end{cases}
 
-The 256 probabilities sum to 1, so :math:`-\log_2 P(x)` summed over an image
-is a code length in bits, and minus the ELBO divided by :math:`D_x \ln 2` is
-an upper bound on the negative log-likelihood in bits per dimension, the unit
-of the literature (:func:`vaecore.units.bits_per_dim`).
+Equation (discretized-logistic). The 256 probabilities sum to 1, so
+:math:`-\log_2 P(x)` summed over an image is a code length in bits, and minus
+the ELBO divided by :math:`D_x \ln 2` is an upper bound on the negative
+log-likelihood in bits per dimension, the unit of the literature
+(:func:`vaecore.units.bits_per_dim`).
 
 Reduction rule: :func:`log_prob_discretized_logistic` returns ``(B,)``, summed
 over the event dimensions (channels, pixels); nothing here averages over the
@@ -97,7 +98,8 @@ def log_prob_discretized_logistic(x: torch.Tensor, mean: torch.Tensor, log_scale
         + \underbrace{\log\sigma(-b)}_{0 \text{ if } x = 0}
         + \underbrace{\log\big(1 - e^{-\Delta/s}\big)}_{0 \text{ at the edges}}
 
-    with :math:`\log\sigma(t) = -\operatorname{softplus}(-t)`. No difference of
+    with :math:`\log\sigma(t) = -\operatorname{softplus}(-t)`
+    (Equation (discretized-logistic-stable)). No difference of
     two nearly equal numbers is formed, so far tails and tiny bins
     (:math:`s \gg \Delta`) keep their precision without a density
     approximation, and the edge levels 0 and 255 take the whole tails.
