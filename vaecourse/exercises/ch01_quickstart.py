@@ -81,7 +81,7 @@ def check_coin_flip_nats(coin_flip_nats) -> CheckResult:
     ])
 
 
-TRAIN_IMAGES, TEST_IMAGES, MAX_NATS = 10_000, 2_000, 185.0
+TRAIN_IMAGES, TEST_IMAGES, MAX_NATS = 10_000, 2_000, 188.0
 
 
 def _mnist(split: str, n: int):
@@ -96,8 +96,8 @@ def check_two_dim_vae(train_two_dim_vae) -> CheckResult:
 
     The check calls it, then measures the negative ELBO on the first 2,000 test
     images (binarized once with seed 1, one z per image with seed 2): it must be
-    a 2-dimensional code and at most 185 nats per image (two epochs of the
-    chapter's settings reach about 179; one epoch about 192).
+    a 2-dimensional code and at most 188 nats per image (two epochs of the
+    chapter's settings reach 179 to 186 over seeds; one epoch 189 to 200).
     """
     from vaecore.data import binarize_dynamic
     from vaecore.elbo import negative_elbo
