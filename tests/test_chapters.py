@@ -74,10 +74,9 @@ def test_chapter_committed_with_outputs_in_order(path):
 def test_first_cell_installs_vaecore_in_colab(path):
     first = load(path)["cells"][0]
     assert first["cell_type"] == "code"
-    # It installs this release's tag (tests/test_repository_url.py), or, until
-    # tools/set_repository_url.py is run on the chapters, the default branch.
+    # It installs this release's tag (tests/test_repository_url.py).
     url, release = CONFIG["repository"]["url"], "v" + __import__("vaecore").__version__
-    assert source(first) in (COLAB_CELL.format(url=f"{url}@{release}"), COLAB_CELL.format(url=url))
+    assert source(first) == COLAB_CELL.format(url=f"{url}@{release}")
     assert first["outputs"] == []
     assert "hide-input" in first["metadata"].get("tags", []), "hide the set-up in the book"
 
