@@ -119,8 +119,9 @@ def test_importing_a_first_chapter_check_loads_no_zoo_and_no_later_chapter():
             "print(sorted(m for m in sys.modules if m.startswith('vaecourse')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT).stdout
-    assert eval(out) == ["vaecourse", "vaecourse.exercises", "vaecourse.exercises._check",
-                         "vaecourse.exercises._submission", "vaecourse.exercises.ch01_quickstart"]
+    assert eval(out) == ["vaecourse", "vaecourse.exercises", "vaecourse.exercises._answers",
+                         "vaecourse.exercises._check", "vaecourse.exercises._submission",
+                         "vaecourse.exercises.ch01_quickstart"]
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "chapters").glob("0[1-4]_*.ipynb")),
