@@ -71,3 +71,60 @@ def test_elbo_bits_per_dim_reference_passes():
 def test_elbo_bits_per_dim_wrong_answers_get_the_right_hint(wrong, hint):
     result = exercises.check_elbo_bits_per_dim(wrong)
     assert not result.passed and result.hint == hint, result.message
+
+
+def notebook(source: str) -> dict:
+    """Run ``source`` as a notebook cell runs it: in a namespace named ``__main__``."""
+    namespace = {"__name__": "__main__", "math": math, "torch": torch}
+    exec(source, namespace)
+    return namespace
+
+
+# Exercise: the bits of a discretized logistic one level wide (derive)
+def test_one_level_scale_right_answer_passes():
+    source = ("def answer():\n    s = lambda t: 1 / (1 + math.exp(-t))\n"
+              "    return -math.log2(s(0.5) - s(-0.5))")
+    result = exercises.check_one_level_scale(notebook(source)["answer"])
+    assert result.passed, result.message
+
+
+@pytest.mark.parametrize("value, hint", [
+    ("-math.log(math.tanh(0.25))", "derivation"),   # nats
+    ("2.0", "derivation"),                          # density times width
+    ("8.0", "values"),                              # the uniform model
+])
+def test_one_level_scale_wrong_answers_get_their_hint(value, hint):
+    result = exercises.check_one_level_scale(notebook(f"def answer():\n    return {value}")["answer"])
+    assert not result.passed and result.hint == hint, result.message
+
+
+# Exercise: a discretized logistic without a network (experiment)
+MOMENTS = """
+def answer(train_x):
+    x = train_x.double()
+    return x.mean((0, 2, 3)), torch.log(x.std((0, 2, 3)) * math.sqrt(3) / math.pi)
+"""
+
+
+def test_pixel_logistic_reference_passes():
+    result = exercises.check_pixel_logistic(notebook(MOMENTS)["answer"])
+    assert result.passed and "bits/dim" in result.message, result.message
+
+
+@pytest.mark.parametrize("source, hint", [
+    # mean 1/2, the scale of the pixels' spread: 7.974 bits/dim
+    ("def answer(train_x):\n    s = train_x.double().std() * math.sqrt(3) / math.pi\n"
+     "    return [0.5] * 3, [math.log(s)] * 3", "fit"),
+    ("def answer(train_x):\n    return [0.5] * 3, [0.0] * 3", "fit"),      # far too wide
+    ("def answer(train_x):\n    return train_x.mean((0, 2, 3))", "type"),
+    ("def answer(train_x):\n    return [0.5] * 2, [0.0] * 2", "type"),
+])
+def test_pixel_logistic_wrong_answers_get_their_hint(source, hint):
+    result = exercises.check_pixel_logistic(notebook(source)["answer"])
+    assert not result.passed and result.hint == hint, result.message
+
+
+def test_the_new_checks_report_an_unfinished_stub():
+    for check in (exercises.check_one_level_scale, exercises.check_pixel_logistic):
+        result = check(notebook("def answer(*args):\n    raise NotImplementedError('x')")["answer"])
+        assert not result.passed and result.hint == "todo" and "✗" in result.message

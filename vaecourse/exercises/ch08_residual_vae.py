@@ -9,10 +9,12 @@ from vaecore.kl import kl_normal_std_normal
 from vaecore.likelihoods import log_prob_bernoulli
 from vaecore.resnet import ResidualBlock
 from vaecore.units import bits_per_dim
+from ._answers import call, check_number, measured
 from ._check import CheckResult, _fail, diagnose, run_cases
 from ._submission import exercise, rng
 
-__all__ = ["check_residual_block", "check_elbo_bits_per_dim"]
+__all__ = ["check_residual_block", "check_elbo_bits_per_dim", "check_one_level_scale",
+           "check_pixel_logistic"]
 
 
 def _library_block(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
@@ -111,3 +113,81 @@ def check_elbo_bits_per_dim(elbo_bits_per_dim) -> CheckResult:
         "the result has NaN or inf where the reference is finite: compute the reconstruction "
         "term from the logits (binary_cross_entropy_with_logits, or logsigmoid), not as the "
         "log of sigmoid(logits), which rounds to 0 or 1 for large logits."))
+
+
+# Exercise: the bits of a discretized logistic one level wide (derive)
+def _bits(p: float) -> float:
+    return -math.log2(p)
+
+
+@exercise()
+def check_one_level_scale(one_level_bits) -> CheckResult:
+    """Check ``one_level_bits()``: the bits that a discretized logistic with a scale of one
+    level (s = 1/255), its mean exactly on the true level, spends on an interior level:
+    −log2(σ(1/2) − σ(−1/2)) = −log2 tanh(1/4) ≈ 2.0296 bits.
+
+    The slips named: the answer in nats, and the density at the bin's centre times the bin's
+    width (exactly 2 bits) in place of the bin's mass.
+    """
+    p = math.tanh(0.25)   # σ(1/2) − σ(−1/2)
+    return check_number("one_level_bits", one_level_bits, _bits(p), unit=" bits", mistakes=[
+        (-math.log(p), "that is the cost in nats; the question asks for bits (divide by ln 2)."),
+        (2.0, "the density at the bin's centre, 1/(4s), times the bin's width Δ = s is an "
+         "approximation, 1/4; the probability of the level is the logistic's mass over its "
+         "bin, a difference of two sigmoids at the bin's edges."),
+    ])
+
+
+# Exercise: a discretized logistic without a network (experiment)
+#: Bits per dimension to beat on the 2,000 test images; 8 bits is the uniform model over the
+#: 256 levels; mean 1/2 with a scale matched to the pixels' spread gives 7.974.
+PIXEL_BITS = 7.95
+
+
+def _cifar_x(split: str) -> torch.Tensor:
+    from vaecourse.chapters import ch08_residual_vae as rc  # on use: the other checks need no data
+    return rc.splits()[0].x if split == "train" else rc.test_set().x
+
+
+def _as_channels(value):
+    t = torch.as_tensor(value, dtype=torch.float64) if not isinstance(value, torch.Tensor) \
+        else value.detach().double()
+    return t.reshape(1, 3, 1, 1) if t.numel() == 3 else None
+
+
+@exercise()
+def check_pixel_logistic(fit_pixel_logistic) -> CheckResult:
+    """Check ``fit_pixel_logistic(train_x)``: returns ``(mean, log_scale)``, three numbers each
+    (one per colour channel), chosen from the 9,000 training images ``train_x``, of a
+    discretized logistic that every sub-pixel of a channel shares (no network, no z).
+
+    The check scores the 2,000 test images with :func:`log_prob_discretized_logistic` and
+    passes when they cost at most 7.95 bits per dimension (the uniform model over the 256
+    levels costs 8; mean 1/2 with a scale matched to the pixels' spread, 7.974).
+    """
+    from vaecore.discretized_logistic import log_prob_discretized_logistic
+    name = "pixel_logistic"
+    params, failed = call(name, fit_pixel_logistic, _cifar_x("train"))
+    if failed is not None:
+        return failed
+    if not (isinstance(params, (tuple, list)) and len(params) == 2):
+        return measured(name, False, f"your function returned a {type(params).__name__}", "type",
+                        "Return a pair (mean, log_scale).")
+    try:
+        mean, log_scale = (_as_channels(v) for v in params)
+    except (TypeError, ValueError, RuntimeError):
+        mean = log_scale = None
+    if mean is None or log_scale is None:
+        return measured(name, False, "your mean or log_scale is not three numbers", "type",
+                        "Return one mean and one log-scale per colour channel, shape (3,).")
+    x = _cifar_x("test").double()
+    with torch.no_grad():
+        log_p = log_prob_discretized_logistic(x, mean.expand_as(x), log_scale)
+    bits = (-log_p.mean() / (x[0].numel() * math.log(2))).item()
+    what = f"{bits:.4f} bits/dim on the {len(x):,} test images"
+    if not math.isfinite(bits):
+        return measured(name, False, what, "nan", "Not finite: is the log-scale finite?")
+    return measured(name, bits <= PIXEL_BITS, what, "fit", f"Beat {PIXEL_BITS} bits/dim: place "
+                    "each channel's logistic where that channel's training pixels lie, and match "
+                    "its scale to their spread (a logistic of scale s has standard deviation "
+                    "s·π/√3).")
