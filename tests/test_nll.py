@@ -4,6 +4,7 @@ import json
 import math
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,20 @@ def test_benchmark_script_prints_ours_beside_the_published(capsys):
     out = capsys.readouterr().out
     assert re.search(r"mnist-mlp-bernoulli-z20-e30\s+\d+\.\d\d ± ", out)
     assert "86.76" in out and "84.78" in out and "89.78" in out and "k = 3 " in out
+
+
+@needs_mnist
+def test_benchmark_script_stores_the_shipped_seed_beside_the_others(tmp_path, monkeypatch):
+    name = "mnist-mlp-bernoulli-z20-e30"
+    for suffix in (".json", ".pt"):
+        shutil.copy(ROOT / "checkpoints" / (name + suffix), tmp_path)
+    monkeypatch.setenv("VAECORE_CHECKPOINT_DIR", str(tmp_path))
+    spec = importlib.util.spec_from_file_location("nll_benchmark", ROOT / "benchmarks" / "nll.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    headline = json.loads((tmp_path / (name + ".json")).read_text())["nll"]
+    assert module.main([name, "--k", "3", "--n-test", "4", "--seed-runs", "0", "--write"]) == 0
+    info = json.loads((tmp_path / (name + ".json")).read_text())
+    assert info["nll"] == headline  # the shipped seed's k = 5000 result is kept
+    assert info["seed0"]["nll"]["k"] == 3 and info["seed0"]["nll"]["sha256"] == info["sha256"]
+    assert info["seed0"]["nll"]["command"].endswith("--seed-runs 0")

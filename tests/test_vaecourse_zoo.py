@@ -432,3 +432,23 @@ def test_unshipped_seeds_load_only_when_their_sha256_matches(tmp_path, fake):
     path.unlink()
     with pytest.raises(FileNotFoundError, match="not shipped"):
         zoo.load_seed("tiny", 1, directory=tmp_path)
+
+
+def test_seed_results_put_every_seed_on_one_footing(tmp_path, fake):
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    zoo.train("tiny", seed=1, directory=tmp_path, progress=False)
+    zoo.write_seed_result("tiny", 1, "nll", {"nll": 1.5, "k": 1000}, directory=tmp_path)
+    with pytest.raises(KeyError, match=r"seeds \[0\] have no 'nll'"):
+        zoo.seed_results("tiny", "nll", directory=tmp_path)
+    info = zoo.write_seed_result("tiny", 0, "nll", {"nll": 1.25, "k": 1000}, directory=tmp_path)
+    assert info["seed0"]["nll"] == {"nll": 1.25, "k": 1000, "sha256": info["sha256"]}
+    assert "nll" not in info  # the headline result of the shipped seed is left alone
+    results = zoo.seed_results("tiny", "nll", directory=tmp_path)
+    assert {s: r["nll"] for s, r in results.items()} == {0: 1.25, 1: 1.5}
+    # a result measured on other weights is refused, not mixed in
+    path = tmp_path / "tiny.json"
+    info = json.loads(path.read_text())
+    info["seed0"]["nll"]["sha256"] = "0" * 64
+    path.write_text(json.dumps(info))
+    with pytest.raises(ValueError, match=r"seeds \[0\] were measured on other weights"):
+        zoo.seed_results("tiny", "nll", directory=tmp_path)

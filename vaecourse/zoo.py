@@ -54,7 +54,7 @@ from .store import CheckpointMissing, read_record
 
 __all__ = ["Recipe", "RECIPES", "ALIASES", "SEEDS_FOLDER", "FIRST_STEPS", "FIRST_STEPS_RTOL",
            "recipes", "canonical", "load", "train", "done", "seed_path", "load_seed",
-           "write_seed_result", "first_steps", "stale_first_steps", "record",
+           "write_seed_result", "seed_results", "first_steps", "stale_first_steps", "record",
            "seed_metrics", "verify", "table", "seeds_table", "readme", "main"]
 
 #: Where the weights of seeds other than 0 go, beside the records (not shipped).
@@ -330,18 +330,44 @@ def load_seed(name: str, seed: int, *, directory=None, device=None):
 def write_seed_result(name: str, seed: int, key: str, result: dict, directory=None) -> dict:
     """Store ``result`` under ``key`` in the record's entry for ``seed`` (e.g. an NLL); return the record.
 
-    Tied to the seed's weights by their sha256; written atomically under the record's lock.
+    Tied to the seed's weights by their sha256; written atomically under the
+    record's lock. Seed 0, the shipped run, keeps such results in the record's
+    ``"seed0"`` entry, apart from its headline results (e.g. an NLL with the
+    seeds' k beside the shipped seed's NLL with a larger k).
     """
     name = canonical(name)
     folder = _write_folder(directory)
     with _record_lock(folder, name):
         info = read_record(folder / f"{name}.json")
-        entry = next((r for r in info.get("seeds", []) if r["seed"] == seed), None)
-        if entry is None or "weights_sha256" not in entry:
-            raise ValueError(f"{name}: the record has no seed {seed} with weights_sha256")
-        entry[key] = {**result, "sha256": entry["weights_sha256"]}
+        if seed == 0:
+            info.setdefault("seed0", {})[key] = {**result, "sha256": info["sha256"]}
+        else:
+            entry = next((r for r in info.get("seeds", []) if r["seed"] == seed), None)
+            if entry is None or "weights_sha256" not in entry:
+                raise ValueError(f"{name}: the record has no seed {seed} with weights_sha256")
+            entry[key] = {**result, "sha256": entry["weights_sha256"]}
         _write_record(folder / f"{name}.json", info)
     return info
+
+
+def seed_results(name: str, key: str, directory=None) -> dict[int, dict]:
+    """``{seed: result}`` stored under ``key`` by :func:`write_seed_result` for seed 0 and every seed.
+
+    KeyError naming the seeds that lack it; ValueError when a result was
+    measured on other weights than the ones the record names now (its sha256).
+    """
+    info = record(name, directory)
+    runs = [(0, info.get("seed0", {}), info["sha256"]),
+            *((r["seed"], r, r.get("weights_sha256")) for r in info.get("seeds", []))]
+    missing = [seed for seed, entry, _ in runs if key not in entry]
+    if missing:
+        raise KeyError(f"{name}: seeds {missing} have no {key!r} result; "
+                       f"measure it while their weights are here")
+    stale = [seed for seed, entry, sha in runs if entry[key].get("sha256") != sha]
+    if stale:
+        raise ValueError(f"{name}: the {key!r} results of seeds {stale} were measured on other "
+                         f"weights than the record's; measure them again")
+    return {seed: entry[key] for seed, entry, _ in runs}
 
 
 def _write_record(path: Path, info: dict) -> None:
