@@ -31,3 +31,12 @@ def test_difference_is_welchs_test_unless_paired(records):
     assert welch.test.startswith("Welch") and paired.test.startswith("paired")
     assert welch.difference == pytest.approx(7 / 3 - 0.3) == paired.difference
     assert replication.values("a", "k") == [2.0, 2.5, 3.0]
+
+
+def test_stored_results_are_compared_only_when_measured_alike(monkeypatch):
+    results = {0: {"nll": 94.1, "k": 1000}, 1: {"nll": 94.3, "k": 1000}, 2: {"nll": 93.9, "k": 1000}}
+    monkeypatch.setattr(zoo, "seed_results", lambda name, key, directory=None: results)
+    assert replication.stored("a", "nll", "nll", same=("k",)) == {0: 94.1, 1: 94.3, 2: 93.9}
+    results[2] = {"nll": 93.0, "k": 5000}
+    with pytest.raises(ValueError, match=r"differ in 'k' \(\[1000, 5000\]\)"):
+        replication.stored("a", "nll", "nll", same=("k",))

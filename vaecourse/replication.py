@@ -13,7 +13,7 @@ from vaecore.replicates import Comparison, Replicates, compare, summarize
 
 from . import zoo
 
-__all__ = ["Metric", "values", "replicates", "table", "difference"]
+__all__ = ["Metric", "values", "replicates", "table", "difference", "stored"]
 
 #: A recorded metric's name, or a function of a run's metrics dict.
 Metric = Union[str, Callable[[dict], float]]
@@ -56,3 +56,21 @@ def table(rows: Mapping[str, str], columns: Mapping[str, Metric], *, digits: int
 def difference(a: str, b: str, metric: Metric, *, paired: bool = False) -> Comparison:
     """The test of ``metric(a) - metric(b)`` over their seeds (Welch's t-test, or paired by seed)."""
     return compare(values(a, metric), values(b, metric), paired=paired)
+
+
+def stored(name: str, key: str, field: str, *, same: tuple[str, ...] = ()) -> dict[int, float]:
+    """``{seed: value}`` of ``field`` in the result stored under ``key`` for every seed of ``name``.
+
+    The results are those written by :func:`vaecourse.zoo.write_seed_result`
+    (e.g. ``key="nll"``, ``field="nll"`` by ``benchmarks/nll.py --seed-runs
+    0,1,2``), checked against each seed's weights. ``same`` names fields that
+    must agree across seeds for the values to be compared (e.g. the number
+    of importance samples ``"k"``): ValueError when they do not.
+    """
+    results = zoo.seed_results(name, key)
+    for f in same:
+        found = {r.get(f) for r in results.values()}
+        if len(found) != 1:
+            raise ValueError(f"{name}: the seeds' {key!r} results differ in {f!r} "
+                             f"({sorted(found, key=str)}); measure them alike")
+    return {seed: float(results[seed][field]) for seed in sorted(results)}
