@@ -23,11 +23,26 @@ def log_normal_reference(x, mean, logvar):
     return Normal(mean, torch.exp(0.5 * logvar)).log_prob(x).flatten(1).sum(1)
 
 
+def log_sum_exp(log_w):
+    return torch.logsumexp(log_w, 0)
+
+
+def iwae_through_a_helper(log_w):
+    return log_sum_exp(log_w) - math.log(log_w.shape[0])
+
+
 # Exercise: the importance-weighted bound from log-weights
-@pytest.mark.parametrize("solution", [iwae_reference, iwae_max_shift])
-def test_iwae_from_log_weights_reference_passes(solution):
-    result = exercises.check_iwae_from_log_weights(solution)
+def test_iwae_from_log_weights_reference_passes():
+    result = exercises.check_iwae_from_log_weights(iwae_max_shift)
     assert result.passed and "✓" in repr(result), result.message
+
+
+@pytest.mark.parametrize("borrowed", [iwae_reference, iwae_through_a_helper])
+def test_iwae_from_log_weights_refuses_a_right_answer_from_torch_logsumexp(borrowed):
+    """The exercise is the shift of (logsumexp): a correct value from torch.logsumexp fails."""
+    result = exercises.check_iwae_from_log_weights(borrowed)
+    assert not result.passed and result.hint == "logsumexp", result.message
+    assert "logsumexp" in result.message and "largest log-weight" in result.message
 
 
 @pytest.mark.parametrize("wrong, hint", [

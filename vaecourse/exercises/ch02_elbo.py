@@ -8,8 +8,8 @@ import torch
 from vaecore.importance import log_mean_exp
 from vaecore.likelihoods import log_prob_normal
 from ._answers import call, check_number, measured
-from ._check import CheckResult, run_cases
-from ._submission import exercise, rng
+from ._check import CheckResult, _fail, run_cases
+from ._submission import _code_names, _functions, exercise, rng
 
 __all__ = ["check_iwae_from_log_weights", "check_log_normal", "check_wider_q_gap",
            "check_mean_field_fit"]
@@ -36,25 +36,49 @@ def _explain_iwae(args, got, want):
     k = log_w.shape[0]
     if not torch.isfinite(got).all():
         return ("nan", "exp() of log-weights near -1000 underflows to 0 (near +800 it overflows "
-                "to inf): subtract the largest log-weight before exponentiating, i.e. use "
-                "torch.logsumexp.")
+                "to inf): subtract the largest log-weight before exponentiating and add it "
+                "back after the log, as in Equation (logsumexp).")
     if k > 1 and torch.allclose(got, log_w.mean(0), rtol=1e-6, atol=1e-8):
         return ("jensen", "you averaged the log-weights: that estimates the ELBO (the k = 1 "
-                "bound), not the log of the average weight. Take logsumexp over the samples.")
+                "bound), not the log of the average weight. Average the weights themselves, "
+                "shifted by the largest log-weight (Equation (logsumexp)).")
     if k > 1 and torch.isfinite(got).all() and torch.allclose(
             got - want, torch.full_like(want, math.log(k)), rtol=1e-6, atol=1e-8):
         return ("constant", f"off by log k = {math.log(k):.6g}: the bound averages the k "
-                "weights, so subtract log k after the logsumexp.")
+                "weights, so subtract log k after the log of their sum.")
+    return None
+
+
+# What the exercise asks the student to write: the shift by the largest log-weight.
+_LOG_SUM_EXP = frozenset({"logsumexp", "logaddexp", "logcumsumexp", "log_mean_exp"})
+
+
+def _uses_logsumexp(fn) -> str | None:
+    """The name of a log-sum-exp routine that ``fn`` (or a notebook function it calls) uses."""
+    seen, todo = set(), _functions(fn)
+    while todo:
+        f = todo.pop()
+        if id(f) in seen:
+            continue
+        seen.add(id(f))
+        names = _code_names(f.__code__)
+        found = sorted(names & _LOG_SUM_EXP)
+        if found:
+            return found[0]
+        todo += [g for n in names for g in _functions(f.__globals__.get(n))
+                 if g.__module__ == f.__module__]
     return None
 
 
 @exercise(log_mean_exp)
 def check_iwae_from_log_weights(iwae_from_log_weights) -> CheckResult:
-    """Check ``iwae_from_log_weights(log_w)``: log-weights ``(k, B)`` → the bound ``(B,)``.
+    """Check ``iwae_from_log_weights(log_w)``: log-weights ``(k, B)`` → the bound ``(B,)``,
+    with the shift of Equation (logsumexp) written out (no ``torch.logsumexp``).
 
     Cases: moderate random log-weights, log-weights near -1000 and +800 (a
     plain ``log(mean(exp(.)))`` underflows or overflows there), k = 1, and one
-    weight dominating all the others.
+    weight dominating all the others. A correct answer that calls a
+    log-sum-exp routine is refused: writing the shift is the exercise.
     """
     g = rng(3)
     moderate = torch.randn(7, 4, generator=g, dtype=torch.float64) * 3 - 5
@@ -63,8 +87,15 @@ def check_iwae_from_log_weights(iwae_from_log_weights) -> CheckResult:
     single = torch.randn(1, 5, generator=g, dtype=torch.float64) * 4
     dominated = torch.tensor([[0.0, -3.0], [-1e4, -3.0], [-2e4, -3.0]], dtype=torch.float64)
     cases = [(moderate,), (tiny,), (huge,), (single,), (dominated,)]
-    return _run("iwae_from_log_weights", iwae_from_log_weights, _iwae_from_log_weights,
-                cases, explain=_explain_iwae, per_example_sum=False, rtol=1e-9, atol=1e-9)
+    result = _run("iwae_from_log_weights", iwae_from_log_weights, _iwae_from_log_weights,
+                  cases, explain=_explain_iwae, per_example_sum=False, rtol=1e-9, atol=1e-9)
+    routine = _uses_logsumexp(iwae_from_log_weights)
+    if result.passed and routine:
+        return _fail("iwae_from_log_weights", "logsumexp", f"the values are right, but your "
+                     f"function calls {routine}, which does the part this exercise asks you to "
+                     "write: take the largest log-weight a* per example, exponentiate "
+                     "log w − a*, and add a* back after the log (Equation (logsumexp)).")
+    return result
 
 
 @exercise(log_prob_normal)
