@@ -74,41 +74,65 @@ def test_reparameterize_stub_and_exception():
     assert result.hint == "error" and "NameError" in result.message
 
 
-# Exercise: score_function_grad(f_values, z, logits, baseline)
+# Exercise: score_function_grad(f_values, z, logits), with a leave-one-out baseline
 def _score(b, logits):
     return b - torch.sigmoid(logits)
 
 
+def _loo(f):
+    return (f.sum() - f) / (len(f) - 1)
+
+
 def test_score_function_grad_reference_passes():
-    def ok(f_values, b, logits, baseline):
-        return ((f_values - baseline)[:, None] * _score(b, logits)).mean(0)
+    def ok(f_values, b, logits):
+        return ((f_values - _loo(f_values))[:, None] * _score(b, logits)).mean(0)
     result = check_score_function_grad(ok)
     assert result.passed and "✓" in repr(result), result.message
 
 
+def test_score_function_grad_centred_and_rescaled_passes():
+    """f_s − c_s = S/(S − 1)·(f_s − mean f): the same estimate, written another way."""
+    def ok(f_values, b, logits):
+        s = len(f_values)
+        return (s / (s - 1) * (f_values - f_values.mean())[:, None] * _score(b, logits)).mean(0)
+    assert check_score_function_grad(ok).passed
+
+
 def test_score_function_grad_autograd_surrogate_passes():
-    def ok(f_values, b, logits, baseline):
+    def ok(f_values, b, logits):
         logits = logits.detach().requires_grad_()
         log_p = -torch.nn.functional.binary_cross_entropy_with_logits(
             logits.expand_as(b), b, reduction="none").sum(1)
-        ((f_values - baseline) * log_p).mean().backward()
+        ((f_values - _loo(f_values)) * log_p).mean().backward()
         return logits.grad
     assert check_score_function_grad(ok).passed
 
 
 @pytest.mark.parametrize("wrong, hint", [
-    (lambda f, b, t, c: ((f - c)[:, None] * (torch.sigmoid(t) - b)).mean(0), "sign"),
-    (lambda f, b, t, c: ((f - c)[:, None] * _score(b, t)).sum(0), "reduction"),
-    (lambda f, b, t, c: (f - c)[:, None] * _score(b, t), "shape"),
-    (lambda f, b, t, c: (f[:, None] * _score(b, t)).mean(0), "baseline"),
-    (lambda f, b, t, c: ((f + c)[:, None] * _score(b, t)).mean(0), "baseline"),
-    (lambda f, b, t, c: ((f - c)[:, None] * (torch.sigmoid(t) * torch.sigmoid(-t))).mean(0),
+    (lambda f, b, t: ((f - _loo(f))[:, None] * (torch.sigmoid(t) - b)).mean(0), "sign"),
+    (lambda f, b, t: ((f - _loo(f))[:, None] * _score(b, t)).sum(0), "reduction"),
+    (lambda f, b, t: (f - _loo(f))[:, None] * _score(b, t), "shape"),
+    (lambda f, b, t: ((f - f.mean())[:, None] * _score(b, t)).mean(0), "baseline"),
+    (lambda f, b, t: (f[:, None] * _score(b, t)).mean(0), "baseline"),
+    (lambda f, b, t: ((f + _loo(f))[:, None] * _score(b, t)).mean(0), "baseline"),
+    (lambda f, b, t: ((f - _loo(f))[:, None] * (torch.sigmoid(t) * torch.sigmoid(-t))).mean(0),
      "score"),
-    (lambda f, b, t, c: ((f - c)[:, None] * b).mean(0), "score"),
 ])
 def test_score_function_grad_wrong_answers_get_the_right_hint(wrong, hint):
     result = check_score_function_grad(wrong)
     assert not result.passed and result.hint == hint, result.message
+
+
+def test_score_function_grad_with_the_score_s_constant_term_left_out_passes():
+    """The weights f_s − c_s sum to zero over the samples, so −sigmoid(ℓ) cancels: z alone
+    gives the same estimate (a property of this baseline, not a mistake)."""
+    assert check_score_function_grad(lambda f, b, t: ((f - _loo(f))[:, None] * b).mean(0)).passed
+
+
+def test_score_function_grad_with_the_batch_mean_as_baseline_is_told_to_leave_one_out():
+    result = check_score_function_grad(
+        lambda f, b, t: ((f - f.mean())[:, None] * _score(b, t)).mean(0))
+    assert "Leave sample s out" in result.message
 
 
 def notebook(source: str) -> dict:

@@ -128,50 +128,61 @@ def check_reparameterize(reparameterize) -> CheckResult:
                        f"{len(_MU)} × {_N:,} samples.")
 
 
-def _score_function_grad(f_values, z, logits, baseline):
-    return ((f_values - baseline)[:, None] * (z - torch.sigmoid(logits))).mean(0)
+def _leave_one_out(f_values):
+    """c_s of Equation (score-function-baseline): the mean of f over the other S − 1 samples."""
+    return (f_values.sum() - f_values) / (f_values.shape[0] - 1)
+
+
+def _score_function_grad(f_values, z, logits):
+    return ((f_values - _leave_one_out(f_values))[:, None] * (z - torch.sigmoid(logits))).mean(0)
 
 
 _WRONG_GRADS = (  # (hint, message, wrong formula) checked when the answer differs
-    ("baseline", "the baseline is not subtracted: use (f(z) − baseline)·score.",
-     lambda f, z, ell, c: (f[:, None] * (z - torch.sigmoid(ell))).mean(0)),
-    ("baseline", "the baseline is added: subtract it, (f(z) − baseline)·score.",
-     lambda f, z, ell, c: ((f + c)[:, None] * (z - torch.sigmoid(ell))).mean(0)),
-    ("score", "the score of a Bernoulli is d log q(z)/dℓ = z − sigmoid(ℓ), "
-     "not the derivative of the probability, sigmoid(ℓ)(1 − sigmoid(ℓ)).",
-     lambda f, z, ell, c: ((f - c)[:, None] * torch.sigmoid(ell) * torch.sigmoid(-ell)).mean(0)),
-    ("score", "the score is z − sigmoid(ℓ), not z: the term from log(1 − sigmoid(ℓ)) is missing.",
-     lambda f, z, ell, c: ((f - c)[:, None] * z).mean(0)),
+    ("baseline", "the baseline includes the current sample: the mean of all S values of f "
+     "contains f(z_s), so it is not independent of z_s, and the estimate comes out (S − 1)/S "
+     "times the unbiased one. Leave sample s out of its own baseline.",
+     lambda f, z, ell: ((f - f.mean())[:, None] * (z - torch.sigmoid(ell))).mean(0)),
+    ("baseline", "no baseline is subtracted: use (f(z_s) − c_s)·score, with c_s the mean of f "
+     "over the other samples.",
+     lambda f, z, ell: (f[:, None] * (z - torch.sigmoid(ell))).mean(0)),
+    ("baseline", "the baseline is added: subtract it, (f(z_s) − c_s)·score.",
+     lambda f, z, ell: ((f + _leave_one_out(f))[:, None] * (z - torch.sigmoid(ell))).mean(0)),
 )
+_CANCELLED = ("score", "your estimate is 0 for every logit. With this baseline the weights "
+              "f(z_s) − c_s sum to zero over the samples, so a factor that is the same for every "
+              "sample cancels: the score must depend on the bits, d log q(z)/dℓ = z − sigmoid(ℓ) "
+              "(not the derivative of the probability, sigmoid(ℓ)(1 − sigmoid(ℓ))).")
 
 
 @exercise()
 def check_score_function_grad(score_function_grad) -> CheckResult:
-    """Check ``score_function_grad(f_values, z, logits, baseline)`` → shape ``(K,)``.
+    """Check ``score_function_grad(f_values, z, logits)`` → shape ``(K,)``.
 
-    ``z`` holds S samples ``(S, K)`` of independent Bernoulli(sigmoid(logits))
-    bits, ``f_values`` their values ``(S,)``, ``baseline`` (the constant c of
-    Equation (score-function-baseline)) a float. The estimate is the mean over
-    samples of (f(z) − c)·(z − sigmoid(ℓ)), with ℓ the ``logits``: Equation
-    (bernoulli-score).
+    ``z`` holds S ≥ 2 samples ``(S, K)`` of independent Bernoulli(sigmoid(logits))
+    bits and ``f_values`` their values ``(S,)``. The estimate is the mean over
+    samples of (f(z_s) − c_s)·(z_s − sigmoid(ℓ)), with ℓ the ``logits`` (Equation
+    (bernoulli-score)) and c_s the leave-one-out baseline, the mean of f over the
+    other S − 1 samples (Equation (score-function-baseline)).
     """
     g = rng(5)
 
-    def case(s, k, offset, baseline):
+    def case(s, k, offset):
         logits = torch.randn(k, generator=g, dtype=torch.float64) * 1.5
         z = torch.bernoulli(torch.sigmoid(logits).expand(s, k), generator=g)
         f_values = torch.randn(s, generator=g, dtype=torch.float64) + offset
-        return f_values, z, logits, baseline
+        return f_values, z, logits
 
-    cases = [case(64, 5, 3.0, 2.5), case(64, 3, -1.0, -0.7), case(1, 1, 10.0, 0.0)]
+    cases = [case(64, 5, 3.0), case(64, 3, -1.0), case(2, 1, 10.0)]
     result = run_cases("score_function_grad", score_function_grad, _score_function_grad,
                        cases, event_size=lambda args: None, batch_size=64)
     if result.hint == "reduction":
         return _fail("reduction", "the values are S times too large (S = 64 samples): "
                      "average over the samples, do not sum.", name="score_function_grad")
-    if result.passed or result.hint != "values":
+    if result.passed or result.hint not in ("values", "factor"):
         return result
     got = score_function_grad(*cases[0])
+    if isinstance(got, torch.Tensor) and got.shape == (5,) and got.abs().max() < 1e-9:
+        return _fail(*_CANCELLED, name="score_function_grad")
     for hint, detail, wrong in _WRONG_GRADS:
         if isinstance(got, torch.Tensor) and got.shape == (5,) and torch.allclose(
                 got.detach().double(), wrong(*cases[0]), rtol=1e-5, atol=1e-8):
