@@ -84,28 +84,41 @@ def kl_terms(mu, logvar):
 
 
 def bce(x, x_logits):
-    return F.binary_cross_entropy_with_logits(x_logits, x, reduction="none").flatten(1)
+    """(S, B, pixels): the BCE of each pixel for each of the S codes of each image."""
+    return F.binary_cross_entropy_with_logits(x_logits, x.expand_as(x_logits),
+                                              reduction="none").flatten(2)
 
 
 def loss_reference(x, x_logits, mu, logvar):
-    return (bce(x, x_logits).sum(1) + kl_terms(mu, logvar).sum(1)).mean()
+    return (bce(x, x_logits).sum(2).mean(0) + kl_terms(mu, logvar).sum(1)).mean()
 
 
-def test_negative_elbo_loss_reference_passes():
-    result = exercises.check_negative_elbo_loss(loss_reference)
+def loss_per_code(x, x_logits, mu, logvar):
+    """The loss of each code, then the mean over codes and batch: the same number."""
+    return (bce(x, x_logits).sum(2) + kl_terms(mu, logvar).sum(1)).mean()
+
+
+@pytest.mark.parametrize("solution", [loss_reference, loss_per_code])
+def test_negative_elbo_loss_reference_passes(solution):
+    result = exercises.check_negative_elbo_loss(solution)
     assert result.passed and "✓" in repr(result), result.message
 
 
 @pytest.mark.parametrize("wrong, hint, words", [
-    (lambda x, l, m, v: F.binary_cross_entropy_with_logits(l, x) + kl_terms(m, v).sum(1).mean(),
-     "reduction", "effective β"),                                           # the pitfall
-    (lambda x, l, m, v: (bce(x, l).sum(1) + kl_terms(m, v).mean(1)).mean(), "reduction",
+    (lambda x, l, m, v: F.binary_cross_entropy_with_logits(l, x.expand_as(l))
+     + kl_terms(m, v).sum(1).mean(), "reduction", "effective β"),           # the pitfall
+    (lambda x, l, m, v: (bce(x, l).sum(2).mean(0) + kl_terms(m, v).mean(1)).mean(), "reduction",
      "latent"),
-    (lambda x, l, m, v: F.binary_cross_entropy_with_logits(l, x, reduction="sum")
-     + kl_terms(m, v).sum(), "reduction", "summed over the batch"),
-    (lambda x, l, m, v: (bce(x, l).sum(1) - kl_terms(m, v).sum(1)).mean(), "sign", "KL"),
-    (lambda x, l, m, v: bce(x, l).sum(1).mean(), "kl", "missing"),
-    (lambda x, l, m, v: bce(x, l).sum(1) + kl_terms(m, v).sum(1), "shape", "expected shape"),
+    (lambda x, l, m, v: F.binary_cross_entropy_with_logits(l, x.expand_as(l), reduction="sum")
+     / len(l) + kl_terms(m, v).sum(), "reduction", "summed over the batch"),
+    (lambda x, l, m, v: (bce(x, l).sum((0, 2)) + kl_terms(m, v).sum(1)).mean(), "samples",
+     "average it"),
+    (lambda x, l, m, v: (bce(x, l).sum(2) + kl_terms(m, v).sum(1)).sum(0).mean(), "samples",
+     "summed over the S"),
+    (lambda x, l, m, v: (bce(x, l).sum(2).mean(0) - kl_terms(m, v).sum(1)).mean(), "sign", "KL"),
+    (lambda x, l, m, v: bce(x, l).sum(2).mean(0).mean(), "kl", "missing"),
+    (lambda x, l, m, v: bce(x, l).sum(2).mean(0) + kl_terms(m, v).sum(1), "shape",
+     "expected shape"),
 ])
 def test_negative_elbo_loss_wrong_answers_get_the_right_hint(wrong, hint, words):
     result = exercises.check_negative_elbo_loss(wrong)

@@ -7,7 +7,6 @@ import torch
 import torch.nn.functional as F
 
 from vaecore.kl import kl_normal_std_normal
-from vaecore.likelihoods import log_prob_bernoulli
 from ._answers import call, check_number, measured
 from ._check import CheckResult, known_mistakes, run_cases
 from ._submission import exercise, rng
@@ -105,29 +104,43 @@ def check_effective_beta(effective_beta) -> CheckResult:
                 explain=_explain_beta, rtol=1e-6, atol=1e-9)
 
 
-# Exercise: the training loss with the right reduction
+# Exercise: the training loss with the right reduction, from S codes per image
+def _bce(x, x_logits) -> torch.Tensor:
+    """Per-pixel BCE of S decoded codes per image: ``(S, B, pixels)``."""
+    return F.binary_cross_entropy_with_logits(x_logits, x.expand_as(x_logits),
+                                              reduction="none").flatten(2)
+
+
 def _negative_elbo_loss(x, x_logits, mu, logvar) -> torch.Tensor:
-    return (-log_prob_bernoulli(x, x_logits) + kl_normal_std_normal(mu, logvar)).mean()
+    log_px = -_bce(x, x_logits).sum(2)                          # (S, B): summed over pixels
+    return (-log_px.mean(0) + kl_normal_std_normal(mu, logvar)).mean()
 
 
 def _explain_loss(args, got, want):
     x, x_logits, mu, logvar = args
-    bce = F.binary_cross_entropy_with_logits(x_logits, x, reduction="none").flatten(1)
+    bce, num_samples = _bce(x, x_logits), x_logits.shape[0]
     kl = 0.5 * (logvar.exp() + mu ** 2 - 1 - logvar)
+    rec = bce.sum(2).mean(0)                                    # (B,)
     mistakes = [
-        (bce.mean(1) + kl.sum(1), "reduction", "you averaged the reconstruction over the "
-         "pixels while summing the KL: that trains with an effective β equal to the number "
-         "of pixels. Sum over pixels, then average over the batch."),
-        (bce.sum(1) + kl.mean(1), "reduction", "you averaged the KL over the latent "
-         "dimensions: sum it, as the reconstruction is summed over pixels."),
-        (bce.mean(1) + kl.mean(1), "reduction", "sum both terms over their event "
-         "dimensions (pixels, latent dimensions); only the batch is averaged."),
-        (bce.sum(1).mean() + kl.sum(), "reduction", "the KL is summed over the batch: "
+        (bce.mean(2).mean(0) + kl.sum(1), "reduction", "you averaged the reconstruction over "
+         "the pixels while summing the KL: that trains with an effective β equal to the number "
+         "of pixels. Sum over pixels, then average over the codes and the batch."),
+        (rec + kl.mean(1), "reduction", "you averaged the KL over the latent dimensions: sum "
+         "it, as the reconstruction is summed over pixels."),
+        (bce.mean(2).mean(0) + kl.mean(1), "reduction", "sum both terms over their event "
+         "dimensions (pixels, latent dimensions); only the codes and the batch are averaged."),
+        (bce.sum(2).sum(0) + kl.sum(1), "samples", f"the reconstruction is summed over the "
+         f"S = {num_samples} codes of each image: average it. Each code gives one estimate of "
+         "E_q[log p(x | z)]; the KL, in closed form, is counted once."),
+        (bce.sum(2).sum(0) + num_samples * kl.sum(1), "samples", f"the loss is summed over "
+         f"the S = {num_samples} codes of each image: average it over them. Each code gives "
+         "one estimate of the same expectation."),
+        (rec.mean() + kl.sum(), "reduction", "the KL is summed over the batch: "
          "average it over the batch, like the reconstruction."),
-        ((bce.sum(1) + kl.sum(1)) * len(x), "reduction", "the loss is summed over the batch: "
+        ((rec + kl.sum(1)) * len(x), "reduction", "the loss is summed over the batch: "
          "average it, so that the step size does not depend on the batch size."),
-        (bce.sum(1) - kl.sum(1), "sign", "the KL is added to the negative ELBO, not subtracted."),
-        (bce.sum(1), "kl", "the KL term is missing."),
+        (rec - kl.sum(1), "sign", "the KL is added to the negative ELBO, not subtracted."),
+        (rec, "kl", "the KL term is missing."),
     ]
     for alt, hint, detail in mistakes:  # named only where it differs from the reference
         if _close(got, alt.mean()) and not _close(want, alt.mean()):
@@ -137,18 +150,20 @@ def _explain_loss(args, got, want):
 
 @exercise()
 def check_negative_elbo_loss(negative_elbo_loss) -> CheckResult:
-    """Check ``negative_elbo_loss(x, x_logits, mu, logvar)``: the scalar training loss
-    (per-example sums over pixels and latent dimensions, mean over the batch)."""
+    """Check ``negative_elbo_loss(x, x_logits, mu, logvar)``: the scalar training loss from
+    S codes per image, ``x_logits`` of shape ``(S, B, ...)`` (per-example sums over pixels
+    and latent dimensions, means over the S codes and over the batch)."""
     g = rng(7)
 
-    def case(b, shape, d, binary=True):
+    def case(s, b, shape, d, binary=True):
         x = torch.rand(b, *shape, generator=g, dtype=F64)
         x = x.round() if binary else x
-        return (x, 2 * torch.randn(b, *shape, generator=g, dtype=F64),
+        return (x, 2 * torch.randn(s, b, *shape, generator=g, dtype=F64),
                 torch.randn(b, d, generator=g, dtype=F64),
                 torch.randn(b, d, generator=g, dtype=F64) - 1)
 
-    cases = [case(16, (1, 28, 28), 20), case(5, (1, 4, 4), 3, binary=False), case(1, (7,), 2)]
+    cases = [case(4, 16, (1, 28, 28), 20), case(3, 5, (1, 4, 4), 3, binary=False),
+             case(2, 1, (7,), 2), case(1, 6, (1, 5, 5), 4)]
     return _run("negative_elbo_loss", negative_elbo_loss, _negative_elbo_loss, cases,
                 explain=_explain_loss, rtol=1e-9, atol=1e-9)
 
