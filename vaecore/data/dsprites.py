@@ -5,21 +5,21 @@ https://github.com/deepmind/dsprites-dataset) holds 737,280 binary 64 × 64
 images of one white sprite on black, one image per combination of its
 factors. Its README gives the factors' values:
 
-=============  ===================================  =================================
-factor         the original                         here (the default grid)
-=============  ===================================  =================================
-color          white                                white (not a factor here)
-shape          square, ellipse, heart               square, ellipse, heart
-scale          6 values linearly spaced in [0.5, 1]  the same 6 values
-orientation    40 values in [0, 2π]                 10 values :math:`2\pi k / 10`, k = 0..9
-position x     32 values in [0, 1]                  16 values linearly spaced in [0, 1]
-position y     32 values in [0, 1]                  16 values linearly spaced in [0, 1]
-=============  ===================================  =================================
+===========  ====================================  =======================================
+factor       the original                          here (the default grid)
+===========  ====================================  =======================================
+color        white                                 white (not a factor here)
+shape        square, ellipse, heart                square, ellipse, heart
+scale        6 values linearly spaced in [0.5, 1]  the same 6 values
+orientation  40 values in [0, 2π]                  10 values :math:`2\pi k / 10`, k = 0..9
+position x   32 values in [0, 1]                   16 values linearly spaced in [0, 1]
+position y   32 values in [0, 1]                   16 values linearly spaced in [0, 1]
+===========  ====================================  =======================================
 
 so 3 × 6 × 10 × 16 × 16 = 46,080 images of 32 × 32 pixels. Where ours differ:
-the original's 40 orientations include both 0 and 2π (its first and last
-angle draw the same image); ours stop short of 2π, so no two orientations
-coincide. The README gives no pixel sizes; ours are: a sprite of scale
+the original's 40 orientations span the closed interval [0, 2π], and its
+first and last are reported to draw the same image (issue 7 of its
+repository); ours stop short of 2π, so no two orientations coincide. The README gives no pixel sizes; ours are: a sprite of scale
 :math:`s` fits in a disc of radius :math:`s \cdot 0.25` of the image side
 around its centre, and the centre runs over :math:`[0.25, 0.75]` of the side
 as the position runs over :math:`[0, 1]`, so no sprite is ever clipped. In
