@@ -6,7 +6,7 @@ import torch
 
 from _factor_codes import N, aligned, factors, independent, rotated_code  # noqa: F401
 
-from vaecore.dci import dci, lasso
+from vaecore.dci import _weighted_specificity, dci, lasso
 
 
 
@@ -21,6 +21,15 @@ def test_lasso_soft_thresholds_an_orthonormal_design_and_matches_least_squares_a
     y2 = torch.randn(300, 2, generator=g, dtype=torch.float64)
     assert torch.allclose(lasso(x2, y2, 0.0, sweeps=500), torch.linalg.lstsq(x2, y2).solution,
                           atol=1e-9)
+
+
+def test_disentanglement_and_completeness_of_an_importance_matrix_by_hand():
+    importance = torch.tensor([[1.0, 0, 0], [0, 1, 1], [0, 0, 0]], dtype=torch.float64)
+    # latent 0 serves one factor, latent 1 two equally, latent 2 none: weights 1/3, 2/3, 0
+    expected = 1 / 3 + 2 / 3 * (1 - math.log(2) / math.log(3))
+    assert _weighted_specificity(importance).item() == pytest.approx(expected)
+    assert _weighted_specificity(importance.T).item() == pytest.approx(1.0)  # one latent each
+    assert _weighted_specificity(torch.zeros(3, 2, dtype=torch.float64)).item() == 0
 
 
 def test_dci_of_an_aligned_copy_is_at_the_maximum(aligned, independent):
