@@ -160,16 +160,122 @@ def printed(cell) -> str:
     return "".join("".join(t) if isinstance(t, list) else t for t in out)
 
 
+# Run All of a student edition, without running every chapter a second time. The edition
+# is its chapter with the solution cells stubbed (the first test above), and every solution
+# comes after the chapter's first {exercise} (student_notebook refuses one before). So the
+# cells above that point are the chapter's own, run by nbval in `make test`, and only the
+# exercise section (the first {exercise} to the end, stubs included) runs differently. It is
+# run in a fresh kernel after the chapter's set-up cell alone (imports and
+# `notebook.setup()`: one thread, the seeds, a default dtype), which gives it the process-wide
+# state Run All gives it. The static test below makes the rest equivalent: the section reads
+# no name that the cells above it bind, so their values cannot change what it does.
+
+
+def exercise_section(nb) -> int:
+    """Index of the chapter's first cell with an ``{exercise}``: the exercise section starts there."""
+    return next(i for i, cell in enumerate(nb.cells)
+                if cell.cell_type == "markdown" and student_edition.EXERCISE.search(cell.source))
+
+
+def setup_cell(nb):
+    """The chapter's set-up cell: the code cell that calls ``notebook.setup(``."""
+    return next(c for c in nb.cells if c.cell_type == "code" and "notebook.setup(" in c.source)
+
+
+def python_of(cell) -> str:
+    """The cell's source as Python (IPython magics and shell escapes translated)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+    return TransformerManager().transform_cell(cell.source)
+
+
+def global_names(source: str) -> tuple[set[str], set[str]]:
+    """(names the code reads from the module namespace, names it binds there), at every depth
+    for reads (a function body reads its globals when called) and at the top for binds."""
+    import symtable
+    top = symtable.symtable(source, "<cell>", "exec")
+    binds = {s.get_name() for s in top.get_symbols()
+             if s.is_assigned() or s.is_imported() or s.is_namespace()}
+    reads, todo = set(), [top]
+    while todo:
+        table = todo.pop()
+        todo += table.get_children()
+        for s in table.get_symbols():
+            if s.is_referenced() and (table is top or s.is_global()):
+                reads.add(s.get_name())
+    return reads, binds
+
+
+def read_from_above(student) -> dict[str, str]:
+    """The names the exercise section of ``student`` reads before binding them itself that a
+    cell above the section binds, each with the first line of the first cell reading it."""
+    first = exercise_section(student)
+    above = set()
+    for cell in student.cells[:first]:
+        if cell.cell_type == "code":
+            source = python_of(cell)
+            assert "import *" not in source, f"a star import above the exercises: {source}"
+            above |= global_names(source)[1]
+    bound, found = set(), {}
+    for cell in student.cells[first:]:
+        if cell.cell_type != "code":
+            continue
+        reads, binds = global_names(python_of(cell))
+        for name in sorted((reads - bound - binds) & above):
+            found.setdefault(name, cell.source.splitlines()[0])
+        bound |= binds
+    return found
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_the_exercise_section_reads_nothing_the_chapter_above_it_binds(path):
+    """The student edition's exercise section reads no name bound by the cells above it: each
+    name it reads it binds first itself (its own imports), or it is a builtin that no cell
+    above rebinds. Otherwise the section run alone would not be the one Run All reaches."""
+    chapter = nbformat.read(path, as_version=4)
+    student = student_edition.student_notebook(chapter)
+    assert not any(is_solution(c) for c in chapter.cells[:exercise_section(student)])
+    found = read_from_above(student)
+    assert not found, (
+        f"{path.name}: the exercise section reads names that the chapter above binds "
+        f"{found}: import or define them in the section (the student edition's exercise "
+        "section is tested alone)")
+
+
+def test_a_section_that_reads_a_name_from_above_is_seen():
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+    nb = new_notebook(cells=[
+        new_code_cell("import torch\nscale, len = 2.0, max\n%matplotlib inline"),
+        new_markdown_cell("```{exercise} Scale\n```"),
+        new_code_cell("import math\ndef f(x):\n    return scale * math.sqrt(x)\n"),
+        new_code_cell("print(len([k for k in range(3)]), torch.pi)")])
+    reader = "print(len([k for k in range(3)]), torch.pi)"
+    assert read_from_above(nb) == {"scale": "import math", "len": reader, "torch": reader}
+    nb.cells[2].source = "import math, torch\nscale = 3.0\n" + nb.cells[2].source
+    nb.cells[3].source = "print(sum([k for k in range(3)]), torch.pi)"
+    assert read_from_above(nb) == {}
+
+
+def test_the_static_check_sees_a_name_borrowed_from_above():
+    reads, binds = global_names("import math\ndef f(x):\n    return scale * math.sqrt(x)\n"
+                                "y = f(2) + len([k for k in range(3)])\n")
+    assert {"scale", "math", "f", "len", "range"} <= reads and "x" not in reads
+    assert binds == {"math", "f", "y"}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
-def test_the_student_edition_runs_top_to_bottom_with_every_exercise_unfinished(path):
-    """Run All on the student edition reaches the end: no cell raises, and every check
-    reports its exercise as not implemented yet (✗), none passes."""
+def test_the_student_edition_runs_to_the_end_with_every_exercise_unfinished(path):
+    """Run All on the student edition reaches the end: from its first exercise on (above it
+    the cells are the chapter's, executed by nbval), no cell raises, and every check reports
+    its exercise as not implemented yet (✗), none passes; the cells after each check run."""
     from nbclient import NotebookClient
     nb = student_edition.student_notebook(nbformat.read(path, as_version=4))
+    nb.cells = [setup_cell(nb)] + nb.cells[exercise_section(nb):]
     NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
-    checks = [c for c in nb.cells if c.cell_type == "code" and re.search(r"^check_\w+\(", c.source, re.M)]
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code), "a cell of the exercise section did not run"
+    checks = [c for c in code if re.search(r"^check_\w+\(", c.source, re.M)]
     stubs = sum(is_solution(c) for c in nbformat.read(path, as_version=4).cells)
     reports = [printed(c) for c in checks]
     assert checks and all("✗" in r and "✓" not in r for r in reports), reports
