@@ -262,21 +262,44 @@ def test_the_static_check_sees_a_name_borrowed_from_above():
     assert binds == {"math", "f", "y"}
 
 
+def run_exercise_section(chapter, folder):
+    """The student edition of ``chapter`` with its set-up cell and exercise section executed
+    in a fresh kernel in ``folder``; raises where a cell raises."""
+    from nbclient import NotebookClient
+    nb = student_edition.student_notebook(chapter)
+    nb.cells = [setup_cell(nb)] + nb.cells[exercise_section(nb):]
+    NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False,
+                   resources={"metadata": {"path": str(folder)}}).execute()
+    return nb
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_the_student_edition_runs_to_the_end_with_every_exercise_unfinished(path):
     """Run All on the student edition reaches the end: from its first exercise on (above it
     the cells are the chapter's, executed by nbval), no cell raises, and every check reports
     its exercise as not implemented yet (✗), none passes; the cells after each check run."""
-    from nbclient import NotebookClient
-    nb = student_edition.student_notebook(nbformat.read(path, as_version=4))
-    nb.cells = [setup_cell(nb)] + nb.cells[exercise_section(nb):]
-    NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False,
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    chapter = nbformat.read(path, as_version=4)
+    nb = run_exercise_section(chapter, path.parent)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.execution_count for c in code), "a cell of the exercise section did not run"
     checks = [c for c in code if re.search(r"^check_\w+\(", c.source, re.M)]
-    stubs = sum(is_solution(c) for c in nbformat.read(path, as_version=4).cells)
+    stubs = sum(is_solution(c) for c in chapter.cells)
     reports = [printed(c) for c in checks]
     assert checks and all("✗" in r and "✓" not in r for r in reports), reports
     assert sum(r.count("not implemented yet") for r in reports) >= stubs, reports
+
+
+@pytest.mark.slow
+def test_a_cell_that_calls_an_unfinished_exercise_stops_the_run(tmp_path):
+    """What the test above is for: a cell after a stub that calls it outside a check raises
+    in the student edition (while the solved chapter runs), and the run stops there."""
+    from nbclient.exceptions import CellExecutionError
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+    solution = new_code_cell("def double(x):\n    return 2 * x\n", metadata={"tags": ["solution"]})
+    chapter = new_notebook(cells=[
+        new_code_cell("from vaecore import notebook\ngenerator = notebook.setup(seed=0)"),
+        new_markdown_cell("```{exercise} Double\n```"), solution,
+        new_code_cell("print(double(21))")])
+    with pytest.raises(CellExecutionError, match="Exercise 1: Double"):
+        run_exercise_section(chapter, tmp_path)
