@@ -7,7 +7,8 @@ objectives average over the batch.
 
 This is the library layer: likelihoods, KLs, bounds, the posterior, priors,
 flows, MMD, the total-correlation split of the KL, metrics (sample quality,
-disentanglement), networks, the trainer, checkpoint I/O and data. It names
+disentanglement), networks (masked-convolution PixelCNNs among them), vector
+quantisation, the trainer, checkpoint I/O and data. It names
 no chapter, report or checkpoint and imports nothing from the course layer
 that builds the chapters' recipes, exercise checks and model zoo on top of it.
 """
