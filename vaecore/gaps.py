@@ -22,13 +22,15 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
+from torch import nn
 
-from vaecore._checks import check_batch, check_positive_int
+from vaecore._checks import check_batch, check_latent, check_positive_int, check_same_shape
 from vaecore.elbo import _log_weights, log_likelihood_is
-from vaecore.gradients import negative_elbo_stl, with_posterior
+from vaecore.gradients import negative_elbo_stl
 from vaecore.posterior import Posterior
+from vaecore.vae import VAE
 
-__all__ = ["Gaps", "elbo_mc", "optimise_posterior", "inference_gaps"]
+__all__ = ["Gaps", "with_posterior", "elbo_mc", "optimise_posterior", "inference_gaps"]
 
 
 class Gaps(NamedTuple):
@@ -44,6 +46,36 @@ class Gaps(NamedTuple):
     elbo_optimised: torch.Tensor
     approximation: torch.Tensor
     amortization: torch.Tensor
+
+
+class _FixedEncoder(nn.Module):
+    """An encoder without parameters that returns the given ``(mu, logvar)``, each ``(B, D)``."""
+
+    def __init__(self, posterior: Posterior):
+        super().__init__()
+        self.posterior, self.latent_dim = posterior, posterior.mu.shape[-1]
+
+    def forward(self, x: torch.Tensor) -> Posterior:
+        if x.shape[0] != self.posterior.mu.shape[0]:
+            raise ValueError(f"x: expected {self.posterior.mu.shape[0]} examples, one per "
+                             f"posterior, got {x.shape[0]}")
+        return self.posterior
+
+
+def with_posterior(model, posterior: Posterior) -> VAE:
+    r"""``model``'s decoder, likelihood and prior, with :math:`q(z \mid x_b)` = ``posterior`` row ``b``.
+
+    The encoder is replaced by the fixed parameters ``posterior`` ``(B, D)``
+    (no copy: the decoder and prior are shared), so every loss and bound of
+    the library can be computed, and differentiated, for free per-example
+    parameters :math:`(\mu_b, \log\sigma_b^2)` instead of the encoder's output.
+    Tested through :func:`optimise_posterior` and
+    :func:`vaecore.gradient_snr.posterior_gradient_draws`, whose gradients equal
+    those of an affine encoder's bias.
+    """
+    check_latent(posterior.mu, model.latent_dim, "posterior.mu")
+    check_same_shape(mu=posterior.mu, logvar=posterior.logvar)
+    return VAE(_FixedEncoder(posterior), model.decoder, model.likelihood, model.prior)
 
 
 def elbo_mc(model, x: torch.Tensor, posterior: Posterior, samples: int,
@@ -82,7 +114,7 @@ def optimise_posterior(model, x: torch.Tensor, steps: int, lr: float = 1e-2,
     only on its own row, every image is optimised as if alone. ``loss_fn`` is
     a ``fit`` loss (default :func:`vaecore.gradients.negative_elbo_stl`: one
     sample per step, and a gradient that vanishes at the true posterior),
-    called on :func:`~vaecore.gradients.with_posterior`. The model's parameters
+    called on :func:`with_posterior`. The model's parameters
     are not changed and their ``.grad`` not touched. With a constant ``lr``,
     Adam ends within about ``lr`` of the optimum in each entry (it normalises
     even tiny noisy gradients): lower ``lr`` for a closer answer. Tested on a
