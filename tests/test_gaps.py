@@ -15,7 +15,6 @@ from torch.testing import assert_close
 from test_elbo import closed_form_elbo, exact_posterior, linear_gaussian, seeded
 from vaecore.gaps import Gaps, elbo_mc, inference_gaps, optimise_posterior
 from vaecore.kl import kl_normal_normal
-from vaecore.posterior import Posterior
 
 Z_MAX = 4.5
 
