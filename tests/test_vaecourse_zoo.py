@@ -410,6 +410,11 @@ def test_readme_lists_every_seeds_metrics(tmp_path, fake):
     text = zoo.readme(tmp_path)
     assert "## Every seed" in text
     assert "| `tiny` | test_mse | 0: 0.5, 1: 0.5 | 0.5 ± 0 |" in text
+    # every seed's stored NLL gets a row once all seeds have one, at one k
+    zoo.write_seed_result("tiny", 1, "nll", {"nll": 90.5, "k": 1000}, directory=tmp_path)
+    assert "| test NLL, k" not in zoo.readme(tmp_path)
+    zoo.write_seed_result("tiny", 0, "nll", {"nll": 90.25, "k": 1000}, directory=tmp_path)
+    assert "| `tiny` | test NLL, k = 1,000 | 0: 90.25, 1: 90.50 | 90.38 ± 0.18 |" in zoo.readme(tmp_path)
 
 
 def test_unshipped_seeds_load_only_when_their_sha256_matches(tmp_path, fake):

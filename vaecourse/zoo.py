@@ -557,12 +557,28 @@ def seeds_table(directory=None) -> str:
             if not isinstance(value, (int, float)) or not all(metric in r["metrics"] for r in runs):
                 continue
             values = [float(r["metrics"][metric]) for r in runs]
-            mean = math.fsum(values) / len(values)
-            sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
-            per_seed = ", ".join(f"{r['seed']}: {_number(v)}" for r, v in zip(runs, values))
-            rows.append(f"| `{info['name']}` | {metric} | {per_seed} | "
-                        f"{_number(mean, 2)} ± {_number(sd, 2)} |")
+            rows.append(_seed_row(info["name"], metric, [r["seed"] for r in runs], values))
+        rows.extend(_seed_nll_row(info))
     return "\n".join(rows) if len(rows) > 2 else ""
+
+
+def _seed_nll_row(info: dict) -> list[str]:
+    """The row of every seed's stored test NLL (``benchmarks/nll.py --seed-runs``), when all have one at one k."""
+    runs = [info.get("seed0", {}), *info["seeds"]]
+    results = [r.get("nll") for r in runs]
+    if any(r is None for r in results) or len({r["k"] for r in results}) != 1:
+        return []
+    seeds = [info.get("seed", 0)] + [r["seed"] for r in info["seeds"]]
+    return [_seed_row(info["name"], f"test NLL, k = {results[0]['k']:,}", seeds,
+                      [float(r["nll"]) for r in results])]
+
+
+def _seed_row(name: str, metric: str, seeds: list[int], values: list[float]) -> str:
+    """One row of the seeds table: each seed's value, then mean ± sample standard deviation."""
+    mean = math.fsum(values) / len(values)
+    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    per_seed = ", ".join(f"{s}: {_number(v)}" for s, v in zip(seeds, values))
+    return f"| `{name}` | {metric} | {per_seed} | {_number(mean, 2)} ± {_number(sd, 2)} |"
 
 
 def readme(directory=None) -> str:
