@@ -4,9 +4,8 @@ that opens each chapter."""
 from __future__ import annotations
 
 import html as html_lib
+import importlib.util
 import re
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -22,20 +21,9 @@ CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
-def html(tmp_path_factory) -> Path:
-    """The book, built once for this file's tests, as `make book` builds it."""
-    out = tmp_path_factory.mktemp("book")
-    # As `make book` does: export the decoder that chapter 6's live explorer runs in the page.
-    subprocess.run([sys.executable, "tools/export_explorer.py"], cwd=ROOT, check=True,
-                   capture_output=True, timeout=300)
-    jb = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(jb), "build", ".", "--toc", "book/_toc.yml", "--config", "_config.yml",
-           "-W", "--keep-going", "--path-output", str(out)]
-    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    log = run.stdout + run.stderr
-    assert run.returncode == 0, log[-5000:]
-    assert "WARNING" not in log, log[-5000:]
-    return out / "_build" / "html"
+def html(book_html) -> Path:
+    """The book as `make book` builds it (built once per run: tests/conftest.py)."""
+    return book_html
 
 
 def pages(html: Path) -> list[Path]:
@@ -122,6 +110,8 @@ def test_every_chapter_opens_with_its_syllabus_box(html, nb):
     entry = chapters[nb.stem]
     soup = BeautifulSoup((html / "chapters" / f"{nb.stem}.html").read_text(), "html.parser")
     title = soup.select_one("article section > h1")
+    number = title.select_one(".section-number").extract()  # the numbered table of contents
+    assert number.get_text().strip() == f"{int(nb.stem[:2])}."
     assert plain(title.get_text()).removesuffix("#") == plain(entry.title)
     box = title.find_next_sibling()
     assert box.name == "div" and "chapter-opening" in box["class"], "no box right under the title"
@@ -144,3 +134,73 @@ def test_every_chapter_opens_with_its_syllabus_box(html, nb):
     assert all((html / link).is_file() for link in linked)
     time = plain(box.get_text())
     assert f"about {syllabus._hours(entry.study_minutes)} to read and run the chapter" in time
+
+
+@pytest.mark.book
+def test_the_chapters_are_numbered_as_the_text_numbers_them(html):
+    """Chapter N is numbered N in the sidebar and its equations N.1, N.2, ...; other pages
+    carry no number."""
+    soup = BeautifulSoup((html / "book" / "intro.html").read_text(encoding="utf-8"), "html.parser")
+    sidebar = {urljoin("book/intro.html", a["href"]): plain(a.get_text())
+               for a in soup.select("nav.bd-docs-nav a.reference.internal")}
+    for nb in CHAPTERS:
+        number = int(nb.stem[:2])
+        assert sidebar[f"chapters/{nb.stem}.html"].startswith(f"{number}. ")
+        page = BeautifulSoup((html / "chapters" / f"{nb.stem}.html").read_text(encoding="utf-8"),
+                             "html.parser")
+        labels = [plain(e.get_text()) for e in page.select("span.eqno")]
+        assert all(re.fullmatch(rf"\({number}\.\d+\)#?", label) for label in labels), labels[:5]
+    assert not re.match(r"\d", sidebar["book/notation.html"])
+    assert not re.match(r"\d", sidebar["book/bibliography.html"])
+
+
+@pytest.mark.book
+def test_the_bibliography_labels_read_as_the_citations_and_link_the_papers(html):
+    """One citation style: the list's labels are the author-year the text cites (accents
+    decoded, never the alpha "KW14"), and every entry with a DOI or an arXiv id links to it."""
+    from pybtex.database import parse_file
+
+    entries = parse_file(str(ROOT / "book" / "references.bib")).entries
+    soup = BeautifulSoup((html / "book" / "bibliography.html").read_text(encoding="utf-8"),
+                         "html.parser")
+    items = {plain(c.select_one(".label").get_text()).strip("[]"): c
+             for c in soup.select(".citation")}
+    assert len(items) > 50, "the bibliography lists almost nothing"
+    assert "Kingma and Welling, 2014" in items and "Kynkäänniemi et al., 2019" in items
+    assert not any("{" in label or "\\" in label for label in items), sorted(items)
+    text = " ".join(plain(c.get_text()) for c in items.values())
+    spec = importlib.util.spec_from_file_location("style", ROOT / "book/_ext/bibliography_style.py")
+    style = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(style)
+    linked = 0
+    for key, entry in entries.items():
+        item = items.get(style.author_year(entry))  # None: a work no page cites
+        links = {a["href"] for a in item.find_all("a", href=True)} if item else set()
+        if item and "eprint" in entry.fields:
+            assert f"https://arxiv.org/abs/{entry.fields['eprint']}" in links, key
+        if item and "doi" in entry.fields:
+            assert f"https://doi.org/{entry.fields['doi']}" in links, key
+        linked += bool(links)
+    assert linked >= 50, f"only {linked} entries link to the paper"
+    assert "Schölkopf" in text and "Sch{" not in text
+    chapter = (html / "chapters" / "02_elbo.html").read_text(encoding="utf-8")
+    cited = re.findall(r'href="../book/bibliography.html#[^"]+"[^>]*>([^<]+)</a>', chapter)
+    assert cited and set(cited) <= set(items), set(cited) - set(items)
+
+
+@pytest.mark.book
+def test_the_text_links_the_chapters_and_reports_it_names(html):
+    def links(page: str) -> dict[str, set[str]]:
+        soup = BeautifulSoup((html / page).read_text(encoding="utf-8"), "html.parser")
+        found: dict[str, set[str]] = {}
+        for a in soup.select("article a.reference.internal"):
+            found.setdefault(plain(a.get_text()).lower(), set()).add(urljoin(page, a["href"]))
+        return found
+
+    beta, gan = links("chapters/07_beta.html"), links("chapters/09_vae_vs_gan.html")
+    assert beta["chapter 5"] == {"chapters/05_first_vae.html"}
+    assert gan["report 003"] == {"book/source_reports.html#report-003"}
+    assert "chapter 9" not in gan, "a chapter does not link to itself"
+    reports = BeautifulSoup((html / "book" / "source_reports.html").read_text(encoding="utf-8"),
+                            "html.parser")
+    assert all(reports.find(id=f"report-00{n}") for n in range(5))
