@@ -33,6 +33,7 @@ PROBE = (HERE / "rendered_book_probe.js").read_text(encoding="utf-8")
 # A desktop window and a phone. Both draw scrollbars over the content only while it scrolls,
 # as phones and macOS do by default: such a scrollbar is no cue that a box scrolls.
 WIDTHS = {1280: 900, 390: 844}
+LOAD_LIMIT_S = 300
 
 pytestmark = pytest.mark.book
 
@@ -54,11 +55,15 @@ def read_book(html: Path, browser_path: str, profile: Path) -> tuple[dict, dict]
     """
     readings, events = {}, {}
     (first, height), *others = WIDTHS.items()
-    with Site(html) as site, Browser(browser_path, profile) as browser:
+    # A page loads in seconds; the limit is for a machine busy with other work.
+    with Site(html) as site, Browser(browser_path, profile, timeout=LOAD_LIMIT_S) as browser:
         browser.open_offline(site.origin)
         for page in book_pages(html):
             browser.viewport(first, height, mobile=True)
-            browser.load(f"{site.origin}/{page}")
+            try:
+                browser.load(f"{site.origin}/{page}")
+            except TimeoutError:
+                raise TimeoutError(f"{page} did not load in {LOAD_LIMIT_S} s") from None
             readings[page, first] = browser.evaluate(f"({PROBE})()")
             for width, height in others:
                 browser.viewport(width, height, mobile=True)
@@ -68,9 +73,11 @@ def read_book(html: Path, browser_path: str, profile: Path) -> tuple[dict, dict]
 
 
 @pytest.fixture(scope="module")
-def book_in_browser(book_html, tmp_path_factory) -> tuple[dict, dict]:
-    """:func:`read_book` of the built book, in the system's Chromium."""
+def book_in_browser(request, tmp_path_factory) -> tuple[dict, dict, Path]:
+    """:func:`read_book` of the built book, in the system's Chromium (checked for first, so
+    that a run without one skips before it builds the book)."""
     path = browser_or_skip("the rendered book (equations, links, figures, code, console)")
+    book_html = request.getfixturevalue("book_html")
     started = time.monotonic()
     found = read_book(book_html, path, tmp_path_factory.mktemp("chromium"))
     print(f"\n{len(found[1])} pages read at {len(WIDTHS)} widths in "
@@ -84,12 +91,18 @@ def book_in_browser(book_html, tmp_path_factory) -> tuple[dict, dict]:
               f"code or output blocks wider than the column; "
               f"{sum(not (i['caption'] and i['alt']) for i in figures)} of {len(figures)} figures "
               f"without caption or alt text; {sum(len(r['rawTex']) for r in at)} raw TeX")
-    return found
+    return (*found, book_html)
 
 
 @pytest.fixture(scope="module")
 def readings(book_in_browser) -> dict:
     return book_in_browser[0]
+
+
+@pytest.fixture(scope="module")
+def site(book_in_browser) -> Path:
+    """The built book's HTML folder, the one the browser read."""
+    return book_in_browser[2]
 
 
 def console_errors(events: list) -> list[str]:
@@ -137,8 +150,8 @@ def count(found: dict[str, list]) -> int:
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_every_page_was_read_and_typeset_its_math_offline(readings, book_html, width):
-    pages = book_pages(book_html)
+def test_every_page_was_read_and_typeset_its_math_offline(readings, site, width):
+    pages = book_pages(site)
     assert len(pages) >= 20 and all((page, width) in readings for page in pages)
     assert sum(len(r["equations"]) for (p, w), r in readings.items() if w == width) > 100, \
         "the probe found almost no display equations: is MathJax typesetting?"
@@ -152,7 +165,7 @@ def test_no_console_error_and_no_request_to_the_network(book_in_browser):
     assert not errors, f"{count(errors)} console errors:\n{listing(errors)}"
 
 
-def test_internal_links_and_images_resolve(readings, book_html):
+def test_internal_links_and_images_resolve(readings, site):
     ids = {page: set(r["ids"]) for (page, w), r in readings.items()}
     origin = "{0.scheme}://{0.netloc}".format(urlsplit(next(iter(readings.values()))["url"]))
     broken, checked = [], set()
@@ -165,16 +178,17 @@ def test_internal_links_and_images_resolve(readings, book_html):
             target = target.split("?")[0] or "index.html"
             if target.endswith("/"):
                 target += "index.html"
-            if not (book_html / target).is_file():
+            if not (site / target).is_file():
                 broken.append(f"{page}: link to {target}, which the build does not hold")
             elif anchor and target in ids and anchor not in ids[target]:
                 broken.append(f"{page}: link to {target}#{anchor}, which has no such anchor")
         for image in reading["images"]:
             if not image["loaded"]:
                 broken.append(f"{page} at {width} px: image {image['src']} did not load")
-    for redirect in sorted(set(book_html.glob("*.html")) - {book_html / p for p in ids}):
-        target = re.search(r'http-equiv="refresh" content="0; url=([^"]+)"', redirect.read_text(), re.I)
-        if target and not (book_html / target.group(1)).is_file():
+    for redirect in sorted(set(site.glob("*.html")) - {site / p for p in ids}):
+        target = re.search(r'http-equiv="refresh" content="0; url=([^"]+)"',
+                           redirect.read_text(encoding="utf-8"), re.I)
+        if target and not (site / target.group(1)).is_file():
             broken.append(f"{redirect.name}: redirects to {target.group(1)}, which is missing")
     assert len(checked) > 1000, f"only {len(checked)} internal links found"
     assert not broken, f"{len(broken)} broken links or images:\n" + "\n".join(sorted(set(broken)))
