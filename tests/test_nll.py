@@ -11,8 +11,8 @@ import pytest
 import torch
 from test_elbo import closed_form_elbo, linear_gaussian
 
-from vaecourse import zoo
-from vaecourse.chapters.ch11_evaluation import BENCHMARK, PUBLISHED, stored_nll
+from vaecourse import replication, zoo
+from vaecourse.chapters.ch11_evaluation import BENCHMARK, PUBLISHED, TABLE, stored_nll
 from vaecore.nll import NLLResult, estimate_nll, stored_result, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,6 +86,17 @@ def test_every_benchmark_model_ships_a_result_of_its_checkpoint(name):
     assert 60 < result.nll < result.negative_elbo < 130
     # the benchmark's one-sample ELBO and the zoo's (other z samples, same test images) agree
     assert abs(result.negative_elbo - zoo.record(name)["metrics"]["test_loss"]) < 0.5
+
+
+@pytest.mark.parametrize("name", TABLE)
+def test_every_seed_of_the_table_has_its_nll_on_one_k(name):
+    by_seed = replication.stored(name, "nll", "nll", same=("k", "n_test", "seed"))
+    assert sorted(by_seed) == [0, 1, 2]
+    first = zoo.seed_results(name, "nll")[0]
+    assert first["n_test"] == 10_000 and first["k"] >= 1000
+    # the shipped seed at the seeds' k sits below (or near) its own k = 5000 estimate
+    assert stored_nll(name).nll < by_seed[0] + 0.5
+    assert all(60 < v < 130 for v in by_seed.values())
 
 
 @needs_mnist
