@@ -8,67 +8,86 @@ import pytest
 import torch
 
 from vaecourse.exercises import ch10_mmd_vae as exercises
-from vaecourse.exercises.ch10_mmd_vae import (check_images_needed, check_mmd2_unbiased_rbf,
+from vaecourse.exercises.ch10_mmd_vae import (check_images_needed, check_mmd2_linear_rbf,
                                               check_wilson_interval)
 from vaecore.proportions import wilson_interval
 
 
 def test_checks_are_re_exported():
-    assert exercises.check_mmd2_unbiased_rbf is check_mmd2_unbiased_rbf
+    assert exercises.check_mmd2_linear_rbf is check_mmd2_linear_rbf
     assert exercises.check_wilson_interval is check_wilson_interval
 
 
-# Exercise: mmd2_unbiased_rbf(x, y, bandwidth)
-def _sq(a, b):
-    return ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+# Exercise: mmd2_linear_rbf(x, y, bandwidth), the linear-time estimate
+def _k(a, b, h, scale=2.0, distance=False):
+    d = ((a - b) ** 2).sum(-1)
+    return torch.exp(-(d.sqrt() if distance else d) / (scale * h * h))
 
 
-def _mmd(x, y, h, *, scale=2.0, keep_diagonal=False, divide_n2=False, cross=2.0,
-         distance=False, root=False):
-    def k(a, b):
-        d = _sq(a, b).sqrt() if distance else _sq(a, b)
-        return torch.exp(-d / (scale * h * h))
-
-    def within(m):
-        n = len(m)
-        if keep_diagonal:
-            return m.mean()
-        return (m.sum() - m.trace()) / (n * n if divide_n2 else n * (n - 1))
-
-    value = within(k(x, x)) + within(k(y, y)) - cross * k(x, y).mean()
+def _linear(x, y, h, *, scale=2.0, distance=False, cross=1.0, same_index=False,
+            sum_over_n=False, root=False):
+    x1, x2, y1, y2 = x[0::2], x[1::2], y[0::2], y[1::2]
+    k = lambda a, b: _k(a, b, h, scale, distance)  # noqa: E731
+    crossed = k(x1, y1) + k(x2, y2) if same_index else k(x1, y2) + k(x2, y1)
+    terms = k(x1, x2) + k(y1, y2) - cross * crossed
+    value = terms.sum() / len(x) if sum_over_n else terms.mean()
     return value.clamp_min(0).sqrt() if root else value
 
 
-def _mmd_cdist(x, y, h):
-    """Written with torch.cdist and masks, as a student might."""
+def _linear_loop(x, y, h):
+    """Written with a Python loop over the pairs, as a student might."""
+    total = 0.0
+    for i in range(0, len(x), 2):
+        k = lambda a, b: math.exp(-float(((a - b) ** 2).sum()) / (2 * h * h))  # noqa: E731
+        total += k(x[i], x[i + 1]) + k(y[i], y[i + 1]) - k(x[i], y[i + 1]) - k(x[i + 1], y[i])
+    return total / (len(x) // 2)
+
+
+def _quadratic(x, y, h):
+    """The chapter's unbiased estimate (mmd2-unbiased), written out in the notebook."""
     def k(a, b):
-        return torch.exp(-torch.cdist(a, b) ** 2 / (2 * h * h))
-    kxx, kyy = k(x, x), k(y, y)
-    off_x, off_y = ~torch.eye(len(x), dtype=torch.bool), ~torch.eye(len(y), dtype=torch.bool)
-    return kxx[off_x].mean() + kyy[off_y].mean() - 2 * k(x, y).mean()
+        return torch.exp(-((a[:, None] - b[None]) ** 2).sum(-1) / (2 * h * h))
+    def within(m):
+        n = len(m)
+        return (m.sum() - m.trace()) / (n * (n - 1))
+    return within(k(x, x)) + within(k(y, y)) - 2 * k(x, y).mean()
 
 
-@pytest.mark.parametrize("ok", [_mmd, _mmd_cdist])
-def test_mmd2_references_pass(ok):
-    result = check_mmd2_unbiased_rbf(ok)
+@pytest.mark.parametrize("ok", [_linear, _linear_loop])
+def test_mmd2_linear_references_pass(ok):
+    result = check_mmd2_linear_rbf(ok)
     assert result.passed and "✓" in repr(result), result.message
 
 
 @pytest.mark.parametrize("wrong, hint", [
-    (lambda x, y, h: _mmd(x, y, h, keep_diagonal=True), "biased"),
-    (lambda x, y, h: _mmd(x, y, h, divide_n2=True), "normalisation"),
-    (lambda x, y, h: _mmd(x, y, h, scale=1.0), "bandwidth"),
-    (lambda x, y, h: _mmd(x, y, math.sqrt(h)), "bandwidth"),
-    (lambda x, y, h: _mmd(x, y, h, distance=True), "distance"),
-    (lambda x, y, h: _mmd(x, y, h, cross=1.0), "cross-term"),
-    (lambda x, y, h: _mmd(x, y, h, cross=-2.0), "sign"),
-    (lambda x, y, h: _mmd(x, y, h, root=True), "square"),
-    (lambda x, y, h: 2 * _mmd(x, y, h), "values"),  # a scalar: no factor is named
-    (lambda x, y, h: torch.stack([_mmd(x, y, h)] * 2), "shape"),
+    (_quadratic, "quadratic"),               # the chapter's estimator, not the exercise's
+    (lambda x, y, h: _linear(x, y, h, same_index=True), "pairing"),
+    (lambda x, y, h: _linear(x, y, h, sum_over_n=True), "normalisation"),
+    (lambda x, y, h: _linear(x, y, h, scale=1.0), "bandwidth"),
+    (lambda x, y, h: _linear(x, y, math.sqrt(h)), "bandwidth"),
+    (lambda x, y, h: _linear(x, y, h, distance=True), "distance"),
+    (lambda x, y, h: _linear(x, y, h, cross=-1.0), "sign"),
+    (lambda x, y, h: _linear(x, y, h, root=True), "square"),
+    (lambda x, y, h: 3 * _linear(x, y, h), "values"),  # a scalar: no factor is named
+    (lambda x, y, h: torch.stack([_linear(x, y, h)] * 2), "shape"),
 ])
-def test_mmd2_wrong_answers_get_the_right_hint(wrong, hint):
-    result = check_mmd2_unbiased_rbf(wrong)
+def test_mmd2_linear_wrong_answers_get_the_right_hint(wrong, hint):
+    result = check_mmd2_linear_rbf(wrong)
     assert not result.passed and result.hint == hint, result.message
+
+
+def notebook(source: str) -> dict:
+    """Run ``source`` as a notebook cell runs it: in a namespace named ``__main__``."""
+    namespace = {"__name__": "__main__", "math": math, "torch": torch}
+    exec(source, namespace)
+    return namespace
+
+
+def test_mmd2_linear_refuses_the_library_wrapped_in_a_notebook_function():
+    source = ("from functools import partial\nfrom vaecore.mmd import mmd2, rbf_kernel\n"
+              "def answer(x, y, h):\n    return mmd2(x, y, partial(rbf_kernel, bandwidth=h))")
+    result = check_mmd2_linear_rbf(notebook(source)["answer"])
+    assert not result.passed and result.hint == "library", result.message
 
 
 # Exercise: wilson(k, n, confidence) -> (low, high)
@@ -118,10 +137,10 @@ def test_wilson_wrong_answers_get_the_right_hint(wrong, hint):
 def test_stubs_and_exceptions_are_reported():
     def stub(*args):
         raise NotImplementedError
-    for check in (check_mmd2_unbiased_rbf, check_wilson_interval):
+    for check in (check_mmd2_linear_rbf, check_wilson_interval):
         assert check(stub).hint == "todo"
     assert check_wilson_interval(lambda k, n, c: undefined).hint == "error"  # noqa: F821
-    assert check_mmd2_unbiased_rbf(lambda x, y, h: None).hint in ("type", "error")
+    assert check_mmd2_linear_rbf(lambda x, y, h: None).hint in ("type", "error")
 
 
 # Exercise: images_needed(p_a, p_b) -> (n_disjoint, n_test)

@@ -1,9 +1,9 @@
-"""Checks for the exercises of chapter 10 (MMD-VAE): the unbiased MMD², the Wilson interval, two
+"""Checks for the exercises of chapter 10 (MMD-VAE): a linear-time MMD² estimate, the Wilson interval, two
 shares, and a two-sample test designed for one alternative.
 
 Each check runs the student's function and the library's reference on fixed
 inputs (random float64 samples from a fixed seed, edge cases) and, when they
-differ, first tries the chapter's usual mistakes (the biased estimator, a
+differ, first tries the chapter's usual mistakes (the quadratic-time estimator, a
 kernel without its factor 2, the Wald interval, a hard-coded 1.96, ...) and
 names the one that matches; otherwise it falls back to the generic diagnosis.
 """
@@ -21,7 +21,7 @@ from ._answers import call, measured
 from ._check import CheckResult, known_mistakes, run_cases
 from ._submission import exercise, rng
 
-__all__ = ["check_mmd2_unbiased_rbf", "check_wilson_interval", "check_images_needed", "images_needed",
+__all__ = ["check_mmd2_linear_rbf", "check_wilson_interval", "check_images_needed", "images_needed",
            "check_square_test"]
 
 
@@ -51,61 +51,76 @@ def _run(name, student, reference, cases, mistakes) -> CheckResult:
                      rtol=1e-7, atol=1e-10)
 
 
-# Exercise: the unbiased MMD² with an RBF kernel
-def _mmd2_reference(x, y, h):
-    return mmd2(x, y, kernel=partial(rbf_kernel, bandwidth=h), unbiased=True)
+# Exercise: the linear-time MMD² estimate with an RBF kernel
+def _row_kernel(a, b, h, scale=2.0, power=2):
+    """The RBF kernel of matching rows, k(a_i, b_i): (N/2,) values, no Gram matrix."""
+    d = ((a - b) ** 2).sum(-1)
+    return torch.exp(-(d.sqrt() if power == 1 else d) / (scale * h ** 2))
 
 
-def _gram(x, y, h, scale=2.0, power=2):
-    d = torch.cdist(x, y) if power == 1 else ((x[:, None] - y[None]) ** 2).sum(-1)
-    return torch.exp(-d / (scale * h ** 2))
-
-
-def _u_mean(k):
-    n = len(k)
-    return (k.sum() - k.diagonal().sum()) / (n * (n - 1))
-
-
-def _variant(x, y, h, *, within=_u_mean, cross=2.0, scale=2.0, power=2, root=False):
-    kxx, kyy, kxy = (_gram(a, b, h, scale, power) for a, b in ((x, x), (y, y), (x, y)))
-    value = within(kxx) + within(kyy) - cross * kxy.mean()
+def _linear(x, y, h, *, pairing="crossed", cross=1.0, scale=2.0, power=2, divisor=None,
+            root=False):
+    """The linear-time estimate and the chapter's likely slips on it."""
+    def k(a, b):
+        return _row_kernel(a, b, h, scale, power)
+    if pairing == "overlapping":            # (1, 2), (2, 3), (3, 4), ...: N − 1 pairs
+        x1, x2, y1, y2 = x[:-1], x[1:], y[:-1], y[1:]
+    else:
+        x1, x2, y1, y2 = x[0::2], x[1::2], y[0::2], y[1::2]
+    if pairing == "same-index":             # x_{2i−1} with y_{2i−1}, x_{2i} with y_{2i}
+        terms = k(x1, x2) + k(y1, y2) - cross * (k(x1, y1) + k(x2, y2))
+    else:
+        terms = k(x1, x2) + k(y1, y2) - cross * (k(x1, y2) + k(x2, y1))
+    value = terms.mean() if divisor is None else terms.sum() / divisor(len(x))
     return value.clamp_min(0).sqrt() if root else value
 
 
+def _mmd2_linear_reference(x, y, h):
+    return _linear(x, y, h)
+
+
 _MMD_MISTAKES = [
-    ("biased", partial(_variant, within=torch.mean),
-     "the diagonal terms k(x_i, x_i) = 1 are still in the within-sample averages: that is the "
-     "biased V-statistic (mmd2-biased). Drop i = i' and divide by N(N − 1)."),
-    ("normalisation", partial(_variant, within=lambda k: (k.sum() - k.diagonal().sum()) / len(k) ** 2),
-     "you dropped the diagonal but still divide by N²: there are N(N − 1) pairs i ≠ i'."),
-    ("bandwidth", partial(_variant, scale=1.0),
+    ("quadratic", lambda x, y, h: mmd2(x, y, kernel=partial(rbf_kernel, bandwidth=h), unbiased=True),
+     "this is the quadratic-time unbiased estimate (mmd2-unbiased), over all pairs. The "
+     "exercise's estimate uses only the N/2 disjoint pairs (x_1, x_2), (x_3, x_4), ... and "
+     "the matching pairs of y."),
+    ("quadratic", lambda x, y, h: mmd2(x, y, kernel=partial(rbf_kernel, bandwidth=h), unbiased=False),
+     "this is the biased quadratic-time estimate (mmd2-biased). The exercise's estimate uses "
+     "only the N/2 disjoint pairs (x_1, x_2), (x_3, x_4), ... and the matching pairs of y."),
+    ("pairing", partial(_linear, pairing="same-index"),
+     "the cross terms pair points of the same index, k(x_{2i−1}, y_{2i−1}) and k(x_{2i}, y_{2i}); "
+     "the estimate crosses them: k(x_{2i−1}, y_{2i}) and k(x_{2i}, y_{2i−1})."),
+    ("pairing", partial(_linear, pairing="overlapping"),
+     "the pairs overlap ((x_1, x_2), (x_2, x_3), ...): take N/2 disjoint pairs, the 1st point "
+     "with the 2nd, the 3rd with the 4th, and so on."),
+    ("normalisation", partial(_linear, divisor=lambda n: n),
+     "you divide the sum of the N/2 pair terms by N: the estimate is their mean, 2/N times the sum."),
+    ("bandwidth", partial(_linear, scale=1.0),
      "the kernel is exp(−‖x − y‖² / h²): the RBF kernel (rbf-kernel) divides by 2h²."),
-    ("bandwidth", lambda x, y, h: _variant(x, y, math.sqrt(h)),
+    ("bandwidth", lambda x, y, h: _linear(x, y, math.sqrt(h)),
      "the kernel divides by 2h, not by 2h²: h is a length, the bandwidth of the distance."),
-    ("distance", partial(_variant, power=1),
+    ("distance", partial(_linear, power=1),
      "the kernel uses the distance ‖x − y‖; it takes the squared distance ‖x − y‖²."),
-    ("cross-term", partial(_variant, cross=1.0),
-     "the cross term k(x_i, y_j) enters twice: −2 × its mean."),
-    ("sign", partial(_variant, cross=-2.0),
-     "the cross term enters with a minus sign: MMD² = E k(x, x') + E k(y, y') − 2 E k(x, y)."),
-    ("square", partial(_variant, root=True),
-     "this is the MMD; the function returns its square, MMD²."),
+    ("sign", partial(_linear, cross=-1.0),
+     "the two cross terms enter with a minus sign: k(x, x') + k(y, y') − k(x, y') − k(x', y)."),
+    ("square", partial(_linear, root=True),
+     "this is a square root of the estimate; the function returns the estimate of MMD² itself."),
 ]
 
 
 @exercise(mmd2, rbf_kernel)
-def check_mmd2_unbiased_rbf(mmd2_unbiased_rbf) -> CheckResult:
-    """Check ``mmd2_unbiased_rbf(x, y, bandwidth)``: a scalar, Equation (mmd2-unbiased) with the RBF kernel."""
+def check_mmd2_linear_rbf(mmd2_linear_rbf) -> CheckResult:
+    """Check ``mmd2_linear_rbf(x, y, bandwidth)``: a scalar, the linear-time estimate with the RBF kernel."""
     g = rng(10)
 
     def randn(*shape):
         return torch.randn(*shape, generator=g, dtype=torch.float64)
 
     x = randn(40, 3)
-    cases = [(x, randn(50, 3), 1.7), (x, randn(50, 3) + 1.0, 1.7), (x, randn(30, 3), 0.8),
-             (randn(25, 8), 1.5 * randn(35, 8), math.sqrt(8)), (randn(6, 1), randn(9, 1), 1.0),
+    cases = [(x, randn(40, 3), 1.7), (x, randn(40, 3) + 1.0, 1.7), (randn(30, 3), randn(30, 3), 0.8),
+             (randn(24, 8), 1.5 * randn(24, 8), math.sqrt(8)), (randn(6, 1), randn(6, 1) + 0.5, 1.0),
              (randn(2, 2), randn(2, 2), 2.0)]
-    return _run("mmd2_unbiased_rbf", mmd2_unbiased_rbf, _mmd2_reference, cases, _MMD_MISTAKES)
+    return _run("mmd2_linear_rbf", mmd2_linear_rbf, _mmd2_linear_reference, cases, _MMD_MISTAKES)
 
 
 # Exercise: the Wilson interval
