@@ -112,7 +112,7 @@ def test_pixel_logistic_reference_passes():
 
 
 @pytest.mark.parametrize("source, hint", [
-    # mean 1/2, the scale of the pixels' spread: 7.974 bits/dim
+    # mean 1/2, the scale of the pixels' spread: 7.971 bits/dim
     ("def answer(train_x):\n    s = train_x.double().std() * math.sqrt(3) / math.pi\n"
      "    return [0.5] * 3, [math.log(s)] * 3", "fit"),
     ("def answer(train_x):\n    return [0.5] * 3, [0.0] * 3", "fit"),      # far too wide

@@ -188,7 +188,7 @@ def check_code_free_distortion(code_free_distortion) -> CheckResult:
     of a Bernoulli decoder that gives every image the same pixel probabilities, on the
     dynamically binarized training images: Σ_i H(x̄_i), about 205.95.
 
-    Answers within 0.1 % pass (the test set's or all 60,000 images' means give the same
+    Answers within 0.1 % pass (the means of all 60,000 training images give the same
     to that precision). The slips named: bits, one pixel's share, one probability for
     every pixel, the sign, and the trained model's measured value.
     """
