@@ -17,12 +17,11 @@ from __future__ import annotations
 import functools
 import html
 import json
-import os
 import re
 import shutil
 import subprocess
 import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import NamedTuple
 
@@ -31,6 +30,7 @@ import numpy as np
 import pytest
 import torch
 
+from _chromium import _QuietHandler as QuietHandler, browser_or_skip
 from _tools import tool
 from vaecore import latent
 from vaecore.mlp import MLPDecoder
@@ -140,27 +140,9 @@ def test_float16_export_holds_the_rounded_weights_and_a_plane_for_three_dimensio
     assert gap < 1e-2
 
 
-def find_browser() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        if shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
 @pytest.fixture(scope="module")
 def browser() -> str:
-    path = find_browser()
-    if path is None:
-        reason = "no Chromium on PATH (apt-get install chromium): the page's decoder is not checked"
-        if os.environ.get("VAECORE_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"VAECORE_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
-    return path
-
-
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
+    return browser_or_skip("the page's decoder")
 
 
 def run_page(browser: str, site: Path, query: str, tmp_path: Path) -> dict:
