@@ -45,6 +45,7 @@ async () => {
   // Display equations: the typeset formula must fit where it can be seen, or scroll with a cue.
   const equations = [];
   const clipped = [];
+  const scrolled = [];  // fit only by scrolling sideways, with a visible scrollbar
   for (const div of article.querySelectorAll("div.math")) {
     if (!shown(div)) continue;
     const math = div.querySelector("mjx-container mjx-math") || div;
@@ -56,7 +57,11 @@ async () => {
     equations.push(what);
     if (ink.left >= seen.left - SLACK && ink.right <= seen.right + SLACK) continue;
     const box = seen.box || math.parentElement;
-    if (seen.box && scrolls(box) && cued(box)) continue;
+    if (seen.box && scrolls(box) && cued(box)) {
+      scrolled.push(`${what}: ${Math.round(ink.width)} px of formula in a ${
+        Math.round(seen.right - seen.left)} px box that scrolls`);
+      continue;
+    }
     clipped.push(`${what}: ${Math.round(ink.width)} px of formula, ${
       Math.round(Math.max(0, seen.right - seen.left))} px seen`);
   }
@@ -92,24 +97,32 @@ async () => {
     });
   }
 
-  // Code and printed output: every line must fit the column, with no sideways scrolling.
+  // Code and printed output: every line must fit the column, with no sideways scrolling
+  // (wideCode). Where the style sheet lets long lines wrap, longCode lists the blocks whose
+  // lines would not fit unwrapped: the test requires none at desktop widths.
   const wideCode = [];
+  const longCode = [];
   let codeBlocks = 0;
   for (const pre of article.querySelectorAll("pre")) {
     if (!shown(pre)) continue;
     codeBlocks += 1;
-    if (pre.scrollWidth > pre.clientWidth + SLACK) {
-      const first = pre.textContent.split("\n").reduce((a, b) => (b.length > a.length ? b : a), "");
-      wideCode.push(`${describe(pre).split(":")[0]}: ${pre.scrollWidth} px in ${
-        pre.clientWidth} px; longest line: ${first.trim().slice(0, 60)}`);
-    }
+    const longest = pre.textContent.split("\n").reduce((a, b) => (b.length > a.length ? b : a), "");
+    const where = (width) => `${describe(pre).split(":")[0]}: ${width} px in ${
+      pre.clientWidth} px; longest line: ${longest.trim().slice(0, 60)}`;
+    if (pre.scrollWidth > pre.clientWidth + SLACK) wideCode.push(where(pre.scrollWidth));
+    const wrap = pre.style.whiteSpace;
+    pre.style.whiteSpace = "pre";
+    const unwrapped = pre.scrollWidth;
+    pre.style.whiteSpace = wrap;
+    if (unwrapped > pre.clientWidth + SLACK) longCode.push(where(unwrapped));
   }
 
   const links = [...document.querySelectorAll("a[href]")].map((a) => a.href);
   const ids = [...document.querySelectorAll("[id]")].map((el) => el.id);
   return {
     url: location.href, title: document.title, width: document.documentElement.clientWidth,
-    pageWidth: document.documentElement.scrollWidth, equations, clipped, rawTex, images,
-    codeBlocks, wideCode, links, ids,
+    pageWidth: document.documentElement.scrollWidth, equations, clipped, scrolled, rawTex,
+    images,
+    codeBlocks, wideCode, longCode, links, ids,
   };
 }
