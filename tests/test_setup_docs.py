@@ -56,11 +56,24 @@ def readme_block(language: str) -> str:
     return block
 
 
-def grouped(block: str, parse) -> dict[str, list[Command]]:
-    """Commands of a README block, under the ``# make <target>`` comment above them."""
+def joined(block: str, continuation: str) -> list[str]:
+    """The lines of ``block``, a line that ends with ``continuation`` joined to the next."""
+    lines: list[str] = []
+    for line in block.splitlines():
+        if lines and lines[-1].endswith(continuation):
+            lines[-1] = lines[-1][: -len(continuation)].rstrip() + " " + line.strip()
+        else:
+            lines.append(line)
+    return lines
+
+
+def grouped(block: str, parse, continuation: str) -> dict[str, list[Command]]:
+    """Commands of a README block, under the ``# make <target>`` comment above them; a
+    command may go on over several lines, each but the last ending with ``continuation``
+    (a backslash in bash, a backtick in PowerShell), so that the block fits the book's column."""
     groups: dict[str, list[Command]] = {}
     target = None
-    for line in block.splitlines():
+    for line in joined(block, continuation):
         heading = re.match(r"^# make (\w+)", line)
         if heading:
             target = heading.group(1)
@@ -74,7 +87,7 @@ def grouped(block: str, parse) -> dict[str, list[Command]]:
 
 
 def posix_commands() -> dict[str, list[Command]]:
-    return grouped(readme_block("bash"), split)
+    return grouped(readme_block("bash"), split, " \\")
 
 
 def powershell_commands() -> dict[str, list[Command]]:
@@ -91,7 +104,7 @@ def powershell_commands() -> dict[str, list[Command]]:
             argv = ("python3",) + argv[1:]  # the Makefile's PYTHON
         return env_items, argv
 
-    return grouped(readme_block("powershell"), parse)
+    return grouped(readme_block("powershell"), parse, " `")
 
 
 needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
