@@ -47,3 +47,12 @@ def test_all_finite():
     assert all_finite(torch.tensor([1.0, -2.0])) and all_finite(torch.zeros(0))
     for bad in (math.nan, math.inf, -math.inf):
         assert not all_finite(torch.tensor([1.0, bad]))
+
+
+def test_a_check_shows_its_message_wrapped_to_the_column_and_records_it_whole():
+    from vaecourse.exercises._check import CheckResult
+    message = "✓ name: " + " ".join(["word"] * 40) + "\nsecond line"
+    shown = repr(CheckResult(True, "", message))
+    assert max(len(line) for line in shown.splitlines()) <= 88
+    assert shown.split() == message.split() and shown.splitlines()[1].startswith("  word")
+    assert CheckResult(True, "", message).message == message

@@ -11,6 +11,7 @@ what a grader reads, is in :mod:`._submission`.)
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Callable, NamedTuple
 
 import torch
@@ -28,7 +29,10 @@ class CheckResult(NamedTuple):
     message: str
 
     def __repr__(self) -> str:
-        return self.message
+        # Shown in the notebook: wrapped to the book's 88-character column, continuation
+        # lines indented; the message itself (what grading records) is unchanged.
+        return "\n".join(textwrap.fill(line, 88, subsequent_indent="  ", break_long_words=False,
+                                        break_on_hyphens=False) for line in self.message.split("\n"))
 
     def __bool__(self) -> bool:
         return self.passed
