@@ -79,7 +79,8 @@ def negative_elbo_pixel_mean(model, x: torch.Tensor,
         those of the true ELBO.
     """
     out = model(x, generator=generator)
-    bce_mean = F.binary_cross_entropy_with_logits(out.x_params, x)  # mean over batch and pixels
+    # mean over batch and pixels
+    bce_mean = F.binary_cross_entropy_with_logits(out.x_params, x)
     kl = kl_term(model.prior, out.mu, out.logvar, out.z)
     loss = bce_mean + kl.mean()
     log_likelihood = model.likelihood.log_prob(x, out.x_params).detach()
