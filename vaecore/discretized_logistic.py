@@ -85,7 +85,8 @@ def _log1mexp(log_d: torch.Tensor) -> torch.Tensor:
                                    torch.log(-torch.expm1(-d_mid))))
 
 
-def log_prob_discretized_logistic(x: torch.Tensor, mean: torch.Tensor, log_scale) -> torch.Tensor:
+def log_prob_discretized_logistic(x: torch.Tensor, mean: torch.Tensor,
+                                  log_scale) -> torch.Tensor:
     r"""Discretized logistic log-probability of 8-bit images, summed over event dimensions.
 
     The bin of :math:`x` has the standardised edges :math:`a = (x + \Delta/2 - \mu)/s`
@@ -121,16 +122,20 @@ def log_prob_discretized_logistic(x: torch.Tensor, mean: torch.Tensor, log_scale
     check_tensor("mean", mean, min_dim=2)
     check_same_shape(x=x, mean=mean)
     log_scale = check_broadcastable("log_scale", log_scale, x)
-    dtype = torch.promote_types(torch.promote_types(x.dtype, mean.dtype), log_scale.dtype)
+    dtype = torch.promote_types(torch.promote_types(x.dtype, mean.dtype),
+                                log_scale.dtype)
     k = _levels(x.to(dtype))
     mean, log_scale = mean.to(dtype), log_scale.to(dtype)
     inv_scale = torch.exp(-log_scale)
-    # $a = (x + \Delta/2 - \mu) / s$, $b = (x - \Delta/2 - \mu) / s$; each edge is computed
-    # as $(k \pm 1/2)/255$, so neighbouring levels share it bit for bit and the masses add to 1
+    # $a = (x + \Delta/2 - \mu) / s$, $b = (x - \Delta/2 - \mu) / s$; each edge is
+    # computed as $(k \pm 1/2)/255$, so neighbouring levels share it bit for bit and
+    # the masses add to 1
     a, b = ((k + 0.5) / _TOP - mean) * inv_scale, ((k - 0.5) / _TOP - mean) * inv_scale
     bottom, top = k == 0, k == _TOP
-    # $\log P = \log\sigma(a) + \log\sigma(-b) + \log(1 - e^{-\Delta/s})$, edges dropping terms
-    log_p = (torch.where(top, 0.0, -F.softplus(-a)) + torch.where(bottom, 0.0, -F.softplus(b))
+    # $\log P = \log\sigma(a) + \log\sigma(-b) + \log(1 - e^{-\Delta/s})$, the edges
+    # dropping terms
+    log_p = (torch.where(top, 0.0, -F.softplus(-a))
+             + torch.where(bottom, 0.0, -F.softplus(b))
              + torch.where(bottom | top, 0.0, _log1mexp(-log_scale - _LOG_TOP)))
     return log_p.flatten(1).sum(1)
 

@@ -233,7 +233,8 @@ def iwae_bound(model, x: torch.Tensor, k: int,
     check_positive_int("k", k)
     check_tensor("x", x, min_dim=2)
     posterior = model.encode(x)
-    log_w = _log_weights(model, x, posterior, posterior.rsample((k,), generator=generator))
+    z = posterior.rsample((k,), generator=generator)
+    log_w = _log_weights(model, x, posterior, z)
     return _log_mean_exp(log_w)
 
 

@@ -27,7 +27,8 @@ def encode_dataset(model, x: torch.Tensor, batch_size: int = 1000) -> Posterior:
     """
     check_tensor("x", x, min_dim=2)
     parts = [model.encode(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
-    return Posterior(torch.cat([p.mu for p in parts]), torch.cat([p.logvar for p in parts]))
+    return Posterior(torch.cat([p.mu for p in parts]),
+                     torch.cat([p.logvar for p in parts]))
 
 
 def slerp(z0: torch.Tensor, z1: torch.Tensor, t: float) -> torch.Tensor:

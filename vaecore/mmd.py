@@ -164,7 +164,8 @@ def _check_weights(alpha, lam, allow_negative: bool) -> None:
 
 
 def info_vae_loss(model, x: torch.Tensor, *, alpha: float = 1.0, lam: float = 1000.0,
-                  kernel: Callable = rbf_kernel, generator: torch.Generator | None = None,
+                  kernel: Callable = rbf_kernel,
+                  generator: torch.Generator | None = None,
                   allow_negative: bool = False) -> InfoVAETerms:
     r"""The InfoVAE family objective (Zhao et al., 2017), to minimise.
 

@@ -188,7 +188,8 @@ def mcnemar_test(a: torch.Tensor, b: torch.Tensor) -> Test:
     a, b = torch.as_tensor(a).flatten(), torch.as_tensor(b).flatten()
     for name, v in (("a", a), ("b", b)):
         if len(v) < 1 or not bool(((v == 0) | (v == 1)).all()):
-            raise ValueError(f"{name}: expected a non-empty tensor of 0/1 or bool values")
+            raise ValueError(f"{name}: expected a non-empty tensor of 0/1 or bool "
+                             "values")
     if a.shape != b.shape:
         raise ValueError(f"a and b: expected outcomes of the same trials, got shapes "
                          f"{tuple(a.shape)} and {tuple(b.shape)}")

@@ -67,7 +67,8 @@ def test_images(binarize: bool = True) -> torch.Tensor:
     return data.binarize_dynamic(x, torch.Generator().manual_seed(TEST_SEED)) if binarize else x
 
 
-def noisy_binarize(x: torch.Tensor, generator=None, *, std: float = NOISE_STD) -> torch.Tensor:
+def noisy_binarize(x: torch.Tensor, generator=None, *,
+                   std: float = NOISE_STD) -> torch.Tensor:
     r"""White-noise augmentation, then dynamic binarization.
 
     .. math::
