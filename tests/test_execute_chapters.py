@@ -62,3 +62,17 @@ def test_a_write_that_dies_halfway_leaves_the_chapter_intact(chapter, monkeypatc
         execute_chapters.main([str(chapter)])
     assert chapter.read_bytes() == before
     assert [p.name for p in chapter.parent.iterdir()] == [chapter.name]
+
+
+def test_consecutive_prints_to_one_stream_are_saved_as_one_output():
+    from nbformat.v4 import new_output
+    outputs = [new_output("stream", name="stdout", text="a\n"),
+               new_output("stream", name="stdout", text=["b\n", "c\n"]),
+               new_output("stream", name="stderr", text="warning\n"),
+               new_output("stream", name="stdout", text="d\n"),
+               new_output("execute_result", data={"text/plain": "1"}, execution_count=1),
+               new_output("stream", name="stdout", text="e\n")]
+    joined = execute_chapters.coalesce_streams(outputs)
+    assert [(o["output_type"], o.get("name"), o.get("text")) for o in joined] == [
+        ("stream", "stdout", "a\nb\nc\n"), ("stream", "stderr", "warning\n"),
+        ("stream", "stdout", "d\n"), ("execute_result", None, None), ("stream", "stdout", "e\n")]

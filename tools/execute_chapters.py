@@ -31,7 +31,29 @@ def execute(path: Path, timeout: int = 600) -> nbformat.NotebookNode:
                             resources={"metadata": {"path": str(path.parent)}},
                             record_timing=False, store_widget_state=False)
     client.execute()
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = coalesce_streams(cell.outputs)
     return nb
+
+
+def coalesce_streams(outputs: list) -> list:
+    """``outputs`` with each run of consecutive prints to one stream joined into one output.
+
+    The kernel flushes a stream whenever it likes, so one cell's printed table may be
+    saved as several outputs, split at a different row on every run; the book would show
+    one box per piece. nbval compares streams joined in the same way.
+    """
+    joined: list = []
+    for output in outputs:
+        previous = joined[-1] if joined else None
+        if (output.get("output_type") == "stream" and previous is not None
+                and previous.get("output_type") == "stream"
+                and previous.get("name") == output.get("name")):
+            previous["text"] = "".join(previous["text"]) + "".join(output["text"])
+        else:
+            joined.append(output)
+    return joined
 
 
 def write_atomic(nb, path: Path) -> None:
