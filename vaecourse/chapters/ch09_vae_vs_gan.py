@@ -137,12 +137,14 @@ class GANTerms(NamedTuple):
     d_fake: torch.Tensor
 
 
-def gan_step(gan: GAN, x: torch.Tensor, opt_d, opt_g, *, g_loss_fn=generator_loss_nonsaturating,
+def gan_step(gan: GAN, x: torch.Tensor, opt_d, opt_g, *,
+             g_loss_fn=generator_loss_nonsaturating,
              real_label: float = 1.0) -> GANTerms:
     """One alternating update: the discriminator on real + fake, then the generator."""
     z = torch.randn(len(x), gan.latent_dim)
     fake = gan.generator(z)
-    # 1. discriminator: real images towards `real_label`, fakes towards 0 (G is held fixed)
+    # 1. discriminator: real images towards `real_label`, fakes towards 0
+    #    (G is held fixed)
     real_logits, fake_logits = gan.discriminator(x), gan.discriminator(fake.detach())
     d_loss = discriminator_loss(real_logits, fake_logits, real_label)
     opt_d.zero_grad(set_to_none=True)
@@ -154,15 +156,16 @@ def gan_step(gan: GAN, x: torch.Tensor, opt_d, opt_g, *, g_loss_fn=generator_los
     opt_g.zero_grad(set_to_none=True)
     g_loss.mean().backward()
     opt_g.step()
-    return GANTerms(d_loss.detach(), g_loss.detach(), torch.sigmoid(real_logits).detach(),
-                    torch.sigmoid(fake_logits).detach())
+    d_real, d_fake = torch.sigmoid(real_logits), torch.sigmoid(fake_logits)
+    return GANTerms(d_loss.detach(), g_loss.detach(), d_real.detach(), d_fake.detach())
 
 
 def train_gan(gan: GAN, x: torch.Tensor, *, epochs: int, batch_size: int = 100,
-              lr: float = 2e-4, betas=(0.5, 0.999), g_loss_fn=generator_loss_nonsaturating,
-              real_label: float = 1.0, seed: int = 0, callbacks=(), history=None,
-              checkpoint=None) -> History:
-    """Train ``gan`` on images ``x`` ``(N, 1, 32, 32)`` with two Adam optimizers for ``epochs`` more epochs.
+              lr: float = 2e-4, betas=(0.5, 0.999),
+              g_loss_fn=generator_loss_nonsaturating, real_label: float = 1.0,
+              seed: int = 0, callbacks=(), history=None, checkpoint=None) -> History:
+    """Train ``gan`` on images ``x`` ``(N, 1, 32, 32)`` with two Adam optimizers for
+    ``epochs`` more epochs.
 
     Each epoch shuffles ``x`` (seed ``seed + epochs done``), runs
     :func:`gan_step` on every batch and records the epoch means of the four
@@ -192,7 +195,8 @@ def train_gan(gan: GAN, x: torch.Tensor, *, epochs: int, batch_size: int = 100,
         for cb in callbacks:
             cb(epoch, history)
         if checkpoint is not None:
-            save_checkpoint(checkpoint, gan, config={"lr": lr, "batch_size": batch_size},
+            save_checkpoint(checkpoint, gan,
+                            config={"lr": lr, "batch_size": batch_size},
                             metrics={"train": history.last("train")}, history=history)
     return history
 
