@@ -65,6 +65,10 @@ def test_chapter_committed_with_outputs_in_order(path):
     counts = [c["execution_count"] for c in code]
     assert None not in counts, "a code cell was never executed"
     assert counts == list(range(1, len(counts) + 1)), "cells not executed top to bottom once"
+    split = [i for i, c in enumerate(code) for a, b in zip(c["outputs"], c["outputs"][1:])
+             if a["output_type"] == b["output_type"] == "stream" and a["name"] == b["name"]]
+    assert not split, (f"code cells {split} keep one printout in several stream outputs (the "
+                       "book shows a box for each): execute with tools/execute_chapters.py")
     errors = [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
     assert not errors, f"error outputs: {[e['ename'] for e in errors]}"
     assert any(c["outputs"] for c in code), "no outputs at all"
@@ -118,3 +122,42 @@ def test_equation_labels_named_by_the_library_exist_in_chapters():
             defined |= set(re.findall(r"\$\$\s*\(([a-z0-9-]+)\)", source(c)))
     assert named, "the library names no equation labels"
     assert named <= defined, f"labels named in vaecore but defined in no chapter: {sorted(named - defined)}"
+
+
+COLUMN = 88  # characters of 12 px code in the book's desktop column (book/_static/course.css)
+
+
+def shown_lines(cell: dict):
+    """``(where, line)`` for each line a reader of the book sees in a code cell: its code
+    (but the Colab cell's, which the page leaves out) and its printed or Markdown output.
+    HTML and images lay themselves out."""
+    tags = set(cell.get("metadata", {}).get("tags", []))
+    if "remove-cell" in tags:
+        return
+    if "remove-input" not in tags and not source(cell).startswith(COLAB_CELL.split("\n")[0]):
+        yield from (("code", line) for line in source(cell).split("\n"))
+    if "remove-output" in tags:
+        return
+    for output in cell.get("outputs", []):
+        data = output.get("data", {})
+        if "text" in output:
+            text = "".join(output["text"])
+        elif "text/markdown" in data:
+            text = "".join(data["text/markdown"])
+        elif not {"text/html", "image/png", "image/svg+xml"} & data.keys():
+            text = "".join(data.get("text/plain", ""))
+        else:
+            continue
+        yield from (("output", line) for line in text.split("\n"))
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_code_and_printed_output_fit_the_books_column(path):
+    """Every line of code and printed output a reader sees fits 88 characters, the width of
+    the text column at a desktop width (tests/test_rendered_book.py measures it in a browser;
+    this is the same rule without one). Tables are shown with vaecourse.show.table."""
+    long = [f"cell {i} {where} ({len(line)} characters): {line[:70]}"
+            for i, cell in enumerate(load(path)["cells"]) if cell["cell_type"] == "code"
+            for where, line in shown_lines(cell) if len(line) > COLUMN]
+    assert not long, (f"{len(long)} lines longer than {COLUMN} characters; wrap the code, "
+                      "show a table with vaecourse.show.table:\n" + "\n".join(long))
