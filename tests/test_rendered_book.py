@@ -196,19 +196,7 @@ def test_internal_links_and_images_resolve(readings, site):
     assert not broken, f"{len(broken)} broken links or images:\n" + "\n".join(sorted(set(broken)))
 
 
-# Where a check still fails on the book as it is (issue 21), it is marked with the counts
-# measured, strict, so that it turns into a failure once the defect is fixed and the mark must
-# go. The counts are printed with every run (`-rx` shows the reasons).
 DESKTOP, PHONE = WIDTHS
-SCROLLED_EQUATIONS = pytest.mark.xfail(strict=True, reason=(
-    "issue 21 item 1: 37 of 115 display equations are wider than the column at 1280 px "
-    "(they scroll, with a scrollbar shown, but should be broken over rows)"))
-FIGURES = pytest.mark.xfail(strict=True, reason=(
-    "issue 21 item 7: 21 of the 63 figures in the text lack a caption or alt text: neither in "
-    "chapters 1 (3), 10 (11) and 11 (6); chapter 6's animation has a caption but no alt text"))
-LONG_CODE = pytest.mark.xfail(strict=True, reason=(
-    "issue 21 item 4: 439 of 802 blocks of code and printed output have lines longer than "
-    "the column at 1280 px (88 characters)"))
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -219,7 +207,6 @@ def test_display_equations_fit_or_scroll_with_a_cue(readings, width):
                          f"without a scroll cue at {width} px:\n{listing(clipped)}")
 
 
-@SCROLLED_EQUATIONS
 def test_display_equations_fit_a_desktop_column_without_scrolling(readings):
     """On a phone a long equation may scroll (with its scrollbar shown); on a desktop it is
     broken over rows to fit."""
@@ -229,7 +216,6 @@ def test_display_equations_fit_a_desktop_column_without_scrolling(readings):
                           f"column at {DESKTOP} px:\n{listing(scrolled)}")
 
 
-@FIGURES
 def test_figures_have_a_caption_and_alt_text(readings):
     width = next(iter(WIDTHS))  # the same images at every width
     missing, figures = {}, 0
@@ -254,7 +240,6 @@ def test_code_and_output_never_scroll_sideways_on_a_phone(readings):
                       f"column at {PHONE} px:\n{listing(wide)}")
 
 
-@LONG_CODE
 def test_code_and_output_lines_fit_a_desktop_column_unwrapped(readings):
     """At a desktop width every line of code and printed output fits the column as written
     (88 characters): code is formatted to the column, and tables are shown as tables."""
