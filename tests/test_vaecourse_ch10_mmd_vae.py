@@ -178,34 +178,36 @@ LABELS = {"VAE": "shapes-mlp-bernoulli-z8-e50", "MMD-VAE": "shapes-mlp-bernoulli
           "MMD + noise √5/255": "shapes-mlp-bernoulli-mmd-noise-z8-e50",
           "MMD + noise √5": "shapes-mlp-bernoulli-mmd-noise-unitscale-z8-e50"}
 
-def _printed(cell_id: str) -> str:
-    """The text that chapters/10_mmd_vae.ipynb's cell ``cell_id`` printed (its committed output)."""
+def _printed(cell_id: str) -> dict[str, list[str]]:
+    """The rows of the table that chapters/10_mmd_vae.ipynb's cell ``cell_id`` shows (its
+    committed output, ``vaecourse.show.table``'s text form): ``{model label: other cells}``."""
     nb = json.loads((Path(__file__).parents[1] / "chapters" / "10_mmd_vae.ipynb").read_text())
     cell = next(c for c in nb["cells"] if c.get("id") == cell_id)
-    return "".join("".join(o["text"]) for o in cell["outputs"] if o.get("name") == "stdout")
+    text = "".join("".join(o.get("text") or o.get("data", {}).get("text/plain", ""))
+                   for o in cell["outputs"])
+    rows = [[c.strip() for c in line.split(" | ")] for line in text.splitlines() if " | " in line]
+    return {row[0]: row[1:] for row in rows[1:]}  # the first row is the header
 
 
-#: Printed by cell c055 (samples) and cell c060 (reconstructions) of the chapter.
+#: The tables of cell c055 (samples), cell c060 (reconstructions) and c053 (per model).
 PRINTED_SAMPLES, PRINTED_RECONSTRUCTIONS = _printed("c055"), _printed("c060")
-#: The "mean σ of q(z|x)" column of cell c053 (second to last on each model's line).
-PRINTED_SIGMA = {label: line.split()[-2] for label in LABELS
-                 for line in _printed("c053").splitlines() if line.startswith(label + " ")}
+#: The "mean σ of q(z|x)" column of cell c053.
+PRINTED_SIGMA = {label: row[4] for label, row in _printed("c053").items()}
 
 
-def _lines(label: str, m: dict) -> tuple[str, str]:
-    """Cell c055's and cell c060's line for one model, written from its recorded counts alone."""
+def _lines(label: str, m: dict) -> tuple[list[str], list[str]]:
+    """Cell c055's and cell c060's row for one model, written from its recorded counts alone."""
     classes = ("rectangle", "circle", "triangle")
     s = wilson_interval(m["samples_recognised_k"], m["samples_n"])
-    sample_line = (f"{label:18}: {s.share:6.1%} (95 % CI {s.low:.1%} to {s.high:.1%});  of these "
-                   + ", ".join(f"{c} {m[f'samples_recognised_{c}_k'] / m['samples_recognised_k']:.0%}"
-                               for c in classes))
+    sample_row = [f"{s.share:.1%}", f"{s.low:.1%} to {s.high:.1%}",
+                  *(f"{m[f'samples_recognised_{c}_k'] / m['samples_recognised_k']:.0%}"
+                    for c in classes)]
     r = wilson_interval(m["test_reconstructions_recognised_k"], m["test_reconstructions_n"])
-    per_class = ", ".join(f"{c} {m[f'test_reconstructions_recognised_{c}_k'] / m[f'test_reconstructions_{c}_n']:.0%}"
-                          for c in classes)
+    per_class = [f"{m[f'test_reconstructions_recognised_{c}_k'] / m[f'test_reconstructions_{c}_n']:.0%}"
+                 for c in classes]
     circles = m["test_reconstructions_noncircle_as_circle_k"] / m["test_reconstructions_noncircle_n"]
-    recon_line = (f"{label:18}: {r.share:6.1%} (95 % CI {r.low:.1%} to {r.high:.1%});  by class: "
-                  f"{per_class};  non-circles judged circles {circles:.0%}")
-    return sample_line, recon_line
+    recon_row = [f"{r.share:.1%}", f"{r.low:.1%} to {r.high:.1%}", *per_class, f"{circles:.0%}"]
+    return sample_row, recon_row
 
 
 @pytest.mark.parametrize("label", list(LABELS), ids=list(LABELS.values()))
@@ -214,9 +216,9 @@ def test_recipe_evaluate_records_what_the_chapter_prints(label):
     name = LABELS[label]
     model, _ = zoo.load(name, train_if_missing=False)
     m = RECIPES[name].evaluate(model)
-    sample_line, recon_line = _lines(label, m)
-    assert sample_line in PRINTED_SAMPLES.splitlines()
-    assert recon_line in PRINTED_RECONSTRUCTIONS.splitlines()
+    sample_row, recon_row = _lines(label, m)
+    assert PRINTED_SAMPLES[label] == sample_row
+    assert PRINTED_RECONSTRUCTIONS[label] == recon_row
     assert f"{m['test_posterior_std_mean']:.4f}" == PRINTED_SIGMA[label]
     assert (m["samples_n"], m["test_reconstructions_n"]) == (4000, 2000)
     recorded = zoo.record(name)["metrics"]  # the metrics recorded before are unchanged
