@@ -16,13 +16,32 @@ def records(monkeypatch):
     monkeypatch.setattr(zoo, "seed_metrics", seed_metrics)
 
 
-def test_table_shows_mean_sd_seeds_and_every_value(records):
-    text = replication.table({"A": "a", "B": "b"}, {"m": "m", "m+k": lambda r: r["m"] + r["k"]})
-    lines = text.splitlines()
-    assert "2.33 ± 1.53" in lines[1] and lines[1].endswith("| 0,1,2")
-    assert "4.83 ± 2.02" in lines[1]  # m + k: 3.0, 4.5, 7.0
-    assert "  A: m 1.00, 2.00, 4.00; m+k 3.00, 4.50, 7.00" in lines
-    assert "  B: m 0.00, 0.50, 0.40; m+k 1.00, 1.50, 1.60" in lines
+def test_table_shows_mean_sd_and_every_seeds_value(records):
+    t = replication.table({"A": "a", "B": "b"},
+                          {"m": "m", "m+k": (lambda r: r["m"] + r["k"], 1)})
+    assert t.header == ["model", "quantity", "mean ± sd", "seed 0", "seed 1", "seed 2"]
+    assert t.cells == [["A", "m", "2.33 ± 1.53", "1.00", "2.00", "4.00"],
+                       ["A", "m+k", "4.8 ± 2.0", "3.0", "4.5", "7.0"],  # m + k: 3, 4.5, 7
+                       ["B", "m", "0.30 ± 0.26", "0.00", "0.50", "0.40"],
+                       ["B", "m+k", "1.4 ± 0.3", "1.0", "1.5", "1.6"]]
+    assert "<table" in t._repr_html_()
+
+
+def test_table_refuses_rows_with_other_seeds(records, monkeypatch):
+    RUNS["c"] = {0: {"m": 1.0}, 1: {"m": 2.0}}
+    try:
+        with pytest.raises(ValueError, match=r"c: seeds \[0, 1\], but the table's other rows"):
+            replication.table({"A": "a", "C": "c"}, {"m": "m"})
+    finally:
+        del RUNS["c"]
+
+
+def test_tests_table_gives_the_difference_and_its_test(records):
+    welch = replication.difference("a", "b", "m")
+    t = replication.tests_table([("a minus b", welch, 2)])
+    assert t.cells == [["a minus b", f"{welch.difference:+.2f}", f"{welch.t:.2f}",
+                        f"{welch.df:.1f}", f"{welch.p:.2g}"]]
+    assert t.notes == [welch.test]
 
 
 def test_difference_is_welchs_test_unless_paired(records):

@@ -1,19 +1,20 @@
 """What the chapters print about replicated runs: per-seed values, mean ± sd, and the test.
 
 The metrics of every seed of a recipe are in its record
-(:func:`vaecourse.zoo.seed_metrics`); this module turns them into the rows a
-chapter prints, so that every chapter reports seeds the same way: mean ± sample
-standard deviation over training seeds, with the per-seed values beside it.
+(:func:`vaecourse.zoo.seed_metrics`); this module turns them into the tables a
+chapter shows, so that every chapter reports seeds the same way: mean ± sample
+standard deviation over training seeds, with each seed's value beside it.
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping, Union
+from typing import Callable, Mapping, Sequence, Union
 
 from vaecore.replicates import Comparison, Replicates, compare, summarize
 
-from . import zoo
+from . import show, zoo
+from .show import Table
 
-__all__ = ["Metric", "values", "replicates", "table", "difference", "stored"]
+__all__ = ["Metric", "values", "replicates", "table", "tests_table", "difference", "stored"]
 
 #: A recorded metric's name, or a function of a run's metrics dict.
 Metric = Union[str, Callable[[dict], float]]
@@ -30,27 +31,40 @@ def replicates(name: str, metric: Metric) -> Replicates:
     return summarize(values(name, metric))
 
 
-def table(rows: Mapping[str, str], columns: Mapping[str, Metric], *, digits: int = 2) -> str:
-    """A text table: one row per ``label → checkpoint``, one column per ``heading → metric``.
+def table(rows: Mapping[str, str], columns: Mapping[str, Union[Metric, tuple[Metric, int]]],
+          *, digits: int = 2, header: tuple[str, str] = ("model", "quantity")) -> Table:
+    """The chapters' table of replicated runs: one row per ``label → checkpoint`` and
+    ``heading → metric``, with ``mean ± sd`` over the seeds and then each seed's value.
 
-    Each cell is ``mean ± sd``; a last column lists the seeds; one line per
-    row below the table gives every cell's per-seed values.
+    A column is a metric or ``(metric, digits)``. Every row must have the same seeds
+    (ValueError otherwise): the seed columns are shared.
     """
-    cells = {label: {h: replicates(name, m) for h, m in columns.items()}
-             for label, name in rows.items()}
-    width = max(len(label) for label in rows)
-    col = {h: max(len(h), 2 * digits + 9) for h in columns}
-    lines = [f"{'':{width}} | " + " | ".join(f"{h:>{col[h]}}" for h in columns) + " | seeds"]
+    out, seeds = [], None
     for label, name in rows.items():
-        seeds = sorted(zoo.seed_metrics(name, next(iter(columns.values()))))
-        lines.append(f"{label:{width}} | " + " | ".join(
-            f"{f'{r.mean:.{digits}f} ± {r.sd:.{digits}f}':>{col[h]}}"
-            for h, r in cells[label].items()) + f" | {','.join(map(str, seeds))}")
-    lines.append("per seed, in the order of the seeds column:")
-    for label, row in cells.items():
-        lines.append(f"  {label}: " + "; ".join(
-            f"{h} " + ", ".join(f"{v:.{digits}f}" for v in r.values) for h, r in row.items()))
-    return "\n".join(lines)
+        for heading, column in columns.items():
+            metric, places = column if isinstance(column, tuple) else (column, digits)
+            by_seed = zoo.seed_metrics(name, metric)
+            if seeds is None:
+                seeds = sorted(by_seed)
+            elif sorted(by_seed) != seeds:
+                raise ValueError(f"{name}: seeds {sorted(by_seed)}, but the table's other "
+                                 f"rows have {seeds}; compare recipes over the same seeds")
+            r = summarize([by_seed[s] for s in seeds])
+            out.append([label, heading, f"{r.mean:.{places}f} ± {r.sd:.{places}f}",
+                        *(f"{v:.{places}f}" for v in r.values)])
+    return show.table([*header, "mean ± sd", *(f"seed {s}" for s in seeds or ())], out,
+                      align="llr" + "r" * len(seeds or ()),
+                      notes=["mean ± sample standard deviation over the training seeds"])
+
+
+def tests_table(comparisons: Sequence[tuple[str, Comparison, int]]) -> Table:
+    """The tests of differences between recipes, one row per ``(what, comparison, digits)``:
+    the difference of the means over seeds, ``t``, its degrees of freedom and ``p``."""
+    rows = [[what, f"{c.difference:+.{places}f}", f"{c.t:.2f}", f"{c.df:.1f}", f"{c.p:.2g}"]
+            for what, c, places in comparisons]
+    kinds = sorted({c.test for _, c, _ in comparisons})
+    return show.table(["comparison", "difference of means", "t", "df", "p"], rows,
+                      align="lrrrr", notes=[", ".join(kinds)])
 
 
 def difference(a: str, b: str, metric: Metric, *, paired: bool = False) -> Comparison:
