@@ -35,7 +35,7 @@ test: install
 
 ## The inner loop: unit tests without the slow ones and the book build (README: budget).
 unit: install
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests -m "not slow and not book" --durations=10 $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests -m "not slow and not book" $(XDIST) --durations=10 $(PYTEST_ARGS)
 
 ## Re-execute the chapters in place to refresh their committed outputs.
 notebooks: install
