@@ -134,3 +134,34 @@ def test_bad_inputs_are_refused():
         ss.m2_loss(model, x, torch.tensor([0, 1]), x, classifier_weight=-1)
     with pytest.raises(ValueError, match="expected images of 16 values, got 9"):
         model.classify(torch.rand(2, 9))
+
+
+def test_labelled_pairs_repeat_the_few_labels_evenly():
+    x_l, y = torch.arange(10.0)[:, None], torch.arange(10) % 4
+    x_rep, y_rep = ss.labelled_pairs(95, x_l, y, generator=torch.Generator().manual_seed(0))
+    assert x_rep.shape == (95, 1) and y_rep.shape == (95,)
+    counts = torch.bincount(x_rep[:, 0].long(), minlength=10)
+    assert counts.min() == 9 and counts.max() == 10  # 9 full rounds and part of a tenth
+    assert torch.equal(y_rep, y[x_rep[:, 0].long()])  # pairs stay pairs
+    with pytest.raises(ValueError, match="as many labels as labelled images"):
+        ss.labelled_pairs(5, x_l, y[:3])
+
+
+def test_fit_trains_m2_from_a_few_labels_and_the_unlabelled_rest():
+    """On two well-separated classes, 10 labels and 1,000 unlabelled images: the classifier
+    learns from the labels through fit, and the unlabelled bound rises."""
+    import functools
+    from vaecore.train import fit
+    g = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[0.9] * 8 + [0.1] * 8, [0.1] * 8 + [0.9] * 8])
+    labels = torch.randint(2, (1010,), generator=g)
+    images = (centres[labels] + 0.05 * torch.randn(1010, 16, generator=g)).clamp(0, 1)
+    x_u, x_l, y_l = images[10:], images[:10], labels[:10]
+    torch.manual_seed(0)
+    model = ss.M2(x_dim=16, n_classes=2, latent_dim=2, hidden=16)
+    history = fit(model, functools.partial(ss.m2_fit_loss, classifier_weight=10.0),
+                  (x_u, *ss.labelled_pairs(len(x_u), x_l, y_l, generator=g)), epochs=8,
+                  batch_size=50, lr=3e-3, progress=False)
+    assert history.train["unlabelled"][-1] > history.train["unlabelled"][0]
+    accuracy = (model.classify(x_u).argmax(1) == labels[10:]).float().mean().item()
+    assert accuracy > 0.95

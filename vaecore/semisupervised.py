@@ -46,7 +46,8 @@ from ._checks import check_positive_int, check_tensor
 from .kl import kl_normal_std_normal
 from .likelihoods import log_prob_bernoulli
 
-__all__ = ["M2", "labelled_bound", "unlabelled_bound", "M2Terms", "m2_loss"]
+__all__ = ["M2", "labelled_bound", "unlabelled_bound", "M2Terms", "m2_loss", "labelled_pairs",
+           "m2_fit_loss"]
 
 
 def _onehot(y: torch.Tensor, n_classes: int, dtype: torch.dtype) -> torch.Tensor:
@@ -172,3 +173,33 @@ class M2(nn.Module):
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor,
                        y_onehot: torch.Tensor) -> torch.Tensor:
         return log_prob_bernoulli(self._flat(x), self.decode(z, y_onehot))
+
+
+def labelled_pairs(n: int, x_labelled: torch.Tensor, y: torch.Tensor, *,
+                   generator: torch.Generator | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The few labelled pairs repeated, in shuffled rounds, to ``n`` rows.
+
+    Passed to ``fit`` beside the ``n`` unlabelled images, as
+    ``fit(model, m2_fit_loss, (x_unlabelled, *labelled_pairs(len(x_unlabelled), x_l, y)))``,
+    every batch then holds as many labelled pairs as unlabelled images (each labelled pair
+    about ``n / len(y)`` times per epoch), and ``fit`` shuffles all three together.
+    """
+    check_positive_int("n", n)
+    check_tensor("x_labelled", x_labelled)
+    if len(x_labelled) != len(y) or len(y) == 0:
+        raise ValueError(f"expected as many labels as labelled images (at least one), got "
+                         f"{len(y)} labels for {len(x_labelled)} images")
+    rounds = -(-n // len(y))
+    order = torch.cat([torch.randperm(len(y), generator=generator) for _ in range(rounds)])[:n]
+    return x_labelled[order], y[order]
+
+
+def m2_fit_loss(model, x_unlabelled: torch.Tensor, x_labelled: torch.Tensor,
+                y: torch.Tensor, *, classifier_weight: float,
+                generator: torch.Generator | None = None) -> M2Terms:
+    """:func:`m2_loss` with ``fit``'s argument order (the unlabelled images first, so that
+    ``fit``'s ``transform`` binarizes them); bind ``classifier_weight`` with
+    ``functools.partial``."""
+    return m2_loss(model, x_labelled, y, x_unlabelled, classifier_weight=classifier_weight,
+                   generator=generator)
