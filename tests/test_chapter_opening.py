@@ -2,7 +2,6 @@
 its title in the text the book parses; the notebook itself is not changed."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,11 +9,11 @@ import pytest
 
 from vaecourse import syllabus
 
+from _tools import tool
+
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
-spec = importlib.util.spec_from_file_location("chapter_opening", ROOT / "book/_ext/chapter_opening.py")
-ext = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(ext)
+ext = tool("chapter_opening", "book/_ext")
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)

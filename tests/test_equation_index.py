@@ -1,13 +1,10 @@
 """book/equations.md joins the docstrings' equation names to the book's numbered equations."""
-import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("equation_index", ROOT / "tools" / "equation_index.py")
-equation_index = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(equation_index)
+from _tools import tool
+
+equation_index = tool("equation_index")
 
 
 def test_the_page_is_current():

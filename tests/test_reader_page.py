@@ -2,7 +2,6 @@
 notebook), each script once, a colour mode from the start, no Font Awesome from a CDN."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,11 +10,11 @@ import pytest
 from docutils import nodes
 from sphinx.builders.html._assets import _JavaScript
 
+from _tools import tool
+
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
-spec = importlib.util.spec_from_file_location("reader_page", ROOT / "book/_ext/reader_page.py")
-ext = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(ext)
+ext = tool("reader_page", "book/_ext")
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)

@@ -78,8 +78,9 @@ def dangling() -> list[str]:
             if label not in known]
 
 
-def page() -> str:
-    known = labels()
+def page(known: dict[str, str] | None = None) -> str:
+    """The page's Markdown for the labels ``known`` (default: :func:`labels`)."""
+    known = labels() if known is None else known
     cited = citations(known)
     lines = [
         "# Equations by name",
@@ -107,7 +108,8 @@ def main(argv=None) -> int:
     parser.add_argument("--check", action="store_true",
                         help="exit 1 if book/equations.md is not what this tool writes")
     args = parser.parse_args(argv)
-    text = page()
+    known = labels()
+    text = page(known)
     if args.check:
         if not PAGE.is_file() or PAGE.read_text(encoding="utf-8") != text:
             print(f"{PAGE.relative_to(ROOT)} is not current: run python tools/equation_index.py",
@@ -115,7 +117,7 @@ def main(argv=None) -> int:
             return 1
         return 0
     PAGE.write_text(text, encoding="utf-8")
-    print(f"wrote {PAGE.relative_to(ROOT)}: {len(labels())} equations")
+    print(f"wrote {PAGE.relative_to(ROOT)}: {len(known)} equations")
     return 0
 
 

@@ -116,8 +116,8 @@ def _without_docstrings(code: str) -> str:
 class Source:
     """Python code shown highlighted (Markdown code block) in a notebook or the book."""
 
-    def __init__(self, code: str, name: str = ""):
-        self.code, self.name = code, name
+    def __init__(self, code: str):
+        self.code = code
 
     def __str__(self) -> str:
         return self.code
@@ -141,4 +141,4 @@ def source(obj: Any, *, docstrings: bool = False) -> Source:
                         f"got {obj!r}: {e}") from None
     if not docstrings:
         code = _without_docstrings(code)
-    return Source(code, getattr(obj, "__qualname__", ""))
+    return Source(code)
