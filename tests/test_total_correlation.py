@@ -25,7 +25,8 @@ from torch.distributions import Categorical, Independent, MixtureSameFamily, Nor
 from vaecore.elbo import negative_elbo
 from vaecore.mlp import MLPDecoder, MLPEncoder
 from vaecore.posterior import Posterior
-from vaecore.total_correlation import (beta_tcvae_loss, kl_decomposition_mc,
+from vaecore.total_correlation import (beta_tcvae_loss, kl_decomposition_dataset,
+                                       kl_decomposition_mc,
                                        log_aggregate_posterior, log_density_matrix)
 from vaecore.train import fit
 from vaecore.vae import VAE
@@ -104,6 +105,30 @@ def test_the_three_terms_add_up_to_the_one_sample_kl():
         kl = Posterior(mu, logvar).log_prob(z) - _log_std_normal(z)
         assert torch.allclose(sum(terms), kl, atol=1e-10)
         assert all(t.shape == (32,) for t in terms)
+
+
+def test_the_data_set_split_is_the_stratified_split_of_a_batch_that_is_the_whole_set():
+    mu, logvar, _ = _posteriors(40, 3, _gen(3))
+    index = torch.arange(40)
+    exact = kl_decomposition_dataset(mu, logvar, index=index, generator=_gen(4), chunk=7)
+    z = Posterior(mu, logvar).rsample(generator=_gen(4))  # the same draws
+    batch = kl_decomposition_mc(z, mu, logvar, _log_std_normal(z), dataset_size=40)
+    for got, expected in zip(exact, batch):
+        assert torch.allclose(got, expected, atol=1e-10)
+
+
+def test_the_data_set_split_finds_the_closed_form_tc_without_the_minibatch_bias():
+    cov, s2 = CORRELATED_2D, 0.15
+    _, mu, logvar = next(_gaussian_batches(cov, s2, 4096, 1, _gen(5)))
+    terms = kl_decomposition_dataset(mu, logvar, 2000, generator=_gen(6))
+    tc = terms.total_correlation
+    # the mixture of 4,096 posteriors is close to N(0, cov); 4 standard errors
+    assert abs(tc.mean().item() - _closed_form_tc(cov)) < 4 * tc.std().item() / math.sqrt(2000)
+    assert all(t.shape == (2000,) for t in terms)
+    with pytest.raises(ValueError, match="samples"):
+        kl_decomposition_dataset(mu, logvar, 0)
+    with pytest.raises(ValueError, match="index"):
+        kl_decomposition_dataset(mu, logvar, index=torch.tensor([0, 4096]))
 
 
 # --- known total correlations ---------------------------------------------------------

@@ -106,8 +106,8 @@ def dci(z: torch.Tensor, factors: torch.Tensor, z_test: torch.Tensor | None = No
     scores 0.
     Informativeness is the mean over factors of the regression's
     :math:`R^2 = 1 - \text{MSE} / \text{variance}` on the test set (on the
-    training set if none is given); the paper reports the error,
-    :math:`\sqrt{1 - R^2}` here.
+    training set if none is given), higher is better; the paper reports
+    an error instead, which is :math:`\sqrt{1 - R^2}` in these terms.
 
     The default :math:`\lambda = 4/\sqrt N` makes an independent code score
     0: with standardised, independent variables each :math:`\sqrt N\,c_{ij}`

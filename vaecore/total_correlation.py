@@ -62,7 +62,7 @@ from vaecore.posterior import Posterior
 from vaecore.priors import StdNormalPrior
 
 __all__ = ["KLDecomposition", "TCVAETerms", "log_density_matrix", "log_aggregate_posterior",
-           "kl_decomposition_mc", "beta_tcvae_loss"]
+           "kl_decomposition_mc", "kl_decomposition_dataset", "beta_tcvae_loss"]
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -179,6 +179,66 @@ def kl_decomposition_mc(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
     log_qz_given_x = Posterior(mu, logvar).log_prob(z)
     sum_dims = log_qz_dims.sum(1)
     return KLDecomposition(log_qz_given_x - log_qz, log_qz - sum_dims, sum_dims - log_prior)
+
+
+def kl_decomposition_dataset(mu: torch.Tensor, logvar: torch.Tensor, samples: int = 1000, *,
+                             index: torch.Tensor | None = None,
+                             generator: torch.Generator | None = None,
+                             chunk: int = 2048) -> KLDecomposition:
+    r"""The three terms with the aggregate posterior of the whole data set, for evaluation.
+
+    :math:`q(z) = \frac1N \sum_n q(z \mid x_n)` is a finite mixture, so at a
+    draw :math:`z_i \sim q(z \mid x_{n_i})` its log-density and those of its
+    marginals are computed exactly (a log-sum-exp over all :math:`N`
+    posteriors, ``chunk`` at a time) instead of from a minibatch:
+
+    .. math::
+        \log q(z_i) = \operatorname{logsumexp}_n \log q(z_i \mid x_n) - \log N, \qquad
+        \log q(z_{id}) = \operatorname{logsumexp}_n \log q(z_{id} \mid x_n) - \log N
+
+    The means of the returned terms over the draws are then unbiased Monte
+    Carlo estimates of the index-code MI, the total correlation and the
+    dimension-wise KL of the data set (the split of the module docstring),
+    under the standard normal prior; their sum per draw is
+    :math:`\log q(z_i \mid x_{n_i}) - \log p(z_i)`. With ``index =
+    arange(N)`` it equals :func:`kl_decomposition_mc` with ``dataset_size=N``
+    on a batch that is the whole data set.
+
+    Args:
+        mu, logvar: ``(N, D)``, the posteriors of all :math:`N` examples.
+        samples: how many examples :math:`n_i` to draw, uniformly with
+            replacement (ignored when ``index`` is given).
+        index: ``(S,)`` the examples to draw :math:`z_i` from, or ``None``.
+        generator: for the examples and the draws.
+
+    Returns:
+        :class:`KLDecomposition`, each field ``(S,)``.
+    """
+    for name, t in (("mu", mu), ("logvar", logvar)):
+        check_tensor(name, t, ndim=2)
+    check_same_shape(mu=mu, logvar=logvar)
+    n = len(mu)
+    if index is None:
+        if isinstance(samples, bool) or not isinstance(samples, Integral) or samples < 1:
+            raise ValueError(f"samples: expected an integer >= 1, got {samples!r}")
+        index = torch.randint(n, (int(samples),), generator=generator, device=mu.device)
+    elif index.ndim != 1 or index.dtype != torch.int64 or len(index) == 0 \
+            or int(index.min()) < 0 or int(index.max()) >= n:
+        raise ValueError(f"index: expected a non-empty int64 tensor (S,) of indices into the "
+                         f"{n} posteriors, got {tuple(index.shape)} {index.dtype}")
+    own = Posterior(mu[index], logvar[index])
+    z = own.rsample(generator=generator)
+    parts_joint, parts_dims = [], []
+    for start in range(0, n, chunk):
+        m, lv = mu[start:start + chunk], logvar[start:start + chunk]
+        log_q = -0.5 * (_LOG_2PI + lv[None] + (z[:, None, :] - m[None]) ** 2 * torch.exp(-lv[None]))
+        parts_joint.append(torch.logsumexp(log_q.sum(2), dim=1))
+        parts_dims.append(torch.logsumexp(log_q, dim=1))
+    log_qz = torch.logsumexp(torch.stack(parts_joint), 0) - math.log(n)
+    log_qz_dims = torch.logsumexp(torch.stack(parts_dims), 0) - math.log(n)
+    sum_dims = log_qz_dims.sum(1)
+    log_prior = StdNormalPrior(mu.shape[1]).log_prob(z)
+    return KLDecomposition(own.log_prob(z) - log_qz, log_qz - sum_dims, sum_dims - log_prior)
 
 
 def beta_tcvae_loss(model, x: torch.Tensor, *, beta: float = 6.0, alpha: float = 1.0,
