@@ -439,6 +439,29 @@ def test_unshipped_seeds_load_only_when_their_sha256_matches(tmp_path, fake):
         zoo.load_seed("tiny", 1, directory=tmp_path)
 
 
+def test_a_shipped_seed_loads_from_beside_the_record_and_is_verified(tmp_path, fake):
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    zoo.train("tiny", seed=1, directory=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="ships no weights for seed 1"):
+        store.weights_path("tiny", tmp_path, seed=1)
+    shipped = zoo.ship_seed("tiny", 1, directory=tmp_path)
+    assert shipped == tmp_path / "tiny.seed1.pt"
+    entry = zoo.record("tiny", directory=tmp_path)["seeds"][0]
+    assert entry["file"] == "tiny.seed1.pt" and entry["sha256"] == entry["weights_sha256"]
+    assert entry["bytes"] == shipped.stat().st_size
+    (tmp_path / "seeds" / "tiny.seed1.pt").unlink()  # a clone has only the shipped files
+    model, _ = zoo.load_seed("tiny", 1, directory=tmp_path)
+    trained = torch.load(shipped, weights_only=True)["state_dict"]
+    assert torch.equal(model.w.weight, trained["w.weight"])
+    assert zoo.verify(tmp_path) == []
+    shipped.write_bytes(shipped.read_bytes() + b"x")  # tampered: refused, and verify says so
+    with pytest.raises(ValueError, match="does not match its record"):
+        zoo.load_seed("tiny", 1, directory=tmp_path)
+    assert zoo.verify(tmp_path) == ["tiny: tiny.seed1.pt does not match its recorded sha256/size"]
+    with pytest.raises(ValueError, match="no seed 2"):
+        zoo.ship_seed("tiny", 2, directory=tmp_path)
+
+
 def test_seed_results_put_every_seed_on_one_footing(tmp_path, fake):
     zoo.train("tiny", directory=tmp_path, progress=False)
     zoo.train("tiny", seed=1, directory=tmp_path, progress=False)

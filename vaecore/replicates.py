@@ -15,6 +15,11 @@ These intervals are over training seeds. The standard error over test images
 of one run (e.g. a paired SE over the same 10,000 images) is a different
 quantity: it says how precisely one model was measured, not how much
 retraining would change it. Where a difference is claimed, report both.
+
+:func:`variance_components` asks the wider question of a grid of settings
+(two factors, e.g. method and a weight, each setting trained with the same
+number of seeds): how much of the spread of a metric over all runs comes from
+each factor, from their interaction, and from the seed.
 """
 from __future__ import annotations
 
@@ -24,7 +29,8 @@ from typing import NamedTuple, Sequence
 
 from scipy import stats
 
-__all__ = ["Replicates", "Comparison", "summarize", "compare"]
+__all__ = ["Replicates", "Comparison", "VarianceComponent", "summarize", "compare",
+           "variance_components"]
 
 
 class Replicates(NamedTuple):
@@ -45,6 +51,20 @@ class Comparison(NamedTuple):
     df: float
     p: float
     test: str
+
+
+class VarianceComponent(NamedTuple):
+    r"""One row of a two-way analysis of variance: its sum of squares, share of the total, F and p.
+
+    ``share`` is :math:`\eta^2 = SS / SS_{\text{total}}`; the residual row
+    (the seed) has ``f`` and ``p`` NaN.
+    """
+    source: str
+    ss: float
+    df: int
+    share: float
+    f: float
+    p: float
 
 
 def _values(name: str, values: Sequence[Real], minimum: int) -> tuple[float, ...]:
@@ -91,3 +111,64 @@ def compare(a: Sequence[Real], b: Sequence[Real], *, paired: bool = False) -> Co
     res = stats.ttest_ind(a, b, equal_var=False)
     return Comparison(sa.mean - sb.mean, float(res.statistic), df, float(res.pvalue),
                       "Welch's t-test over seeds")
+
+
+def variance_components(values, names: tuple[str, str] = ("A", "B"),
+                        residual: str = "seed") -> tuple[VarianceComponent, ...]:
+    r"""Two-way analysis of variance with replicates: what moves a metric, and by how much.
+
+    ``values[i][j][k]`` is run ``k`` of the setting with level ``i`` of the
+    first factor and level ``j`` of the second (a balanced grid: every
+    setting has the same ``n >= 2`` runs). With :math:`\bar y_{ij\cdot}` the
+    setting means, :math:`\bar y_{i\cdot\cdot}` and :math:`\bar y_{\cdot j\cdot}`
+    the factors' level means and :math:`\bar y` the grand mean, the total sum
+    of squares splits exactly in four:
+
+    .. math::
+        \sum_{ijk} (y_{ijk} - \bar y)^2
+        = \underbrace{bn \sum_i (\bar y_{i\cdot\cdot} - \bar y)^2}_{\text{first factor}}
+        + \underbrace{an \sum_j (\bar y_{\cdot j\cdot} - \bar y)^2}_{\text{second}}
+        + \underbrace{n \sum_{ij} (\bar y_{ij\cdot} - \bar y_{i\cdot\cdot}
+          - \bar y_{\cdot j\cdot} + \bar y)^2}_{\text{interaction}}
+        + \underbrace{\sum_{ijk} (y_{ijk} - \bar y_{ij\cdot})^2}_{\text{residual (seed)}}
+
+    with :math:`(a - 1), (b - 1), (a - 1)(b - 1)` and :math:`ab(n - 1)`
+    degrees of freedom. Each effect's F is its mean square over the
+    residual's, and ``p`` the F distribution's upper tail (the usual test,
+    which assumes normal, equal-variance runs).
+
+    Returns:
+        four :class:`VarianceComponent` rows: ``names[0]``, ``names[1]``,
+        ``"<names[0]> × <names[1]>"`` and ``residual``.
+    """
+    rows = [[_values(f"values[{i}][{j}]", runs, 2) for j, runs in enumerate(row)]
+            for i, row in enumerate(values)]
+    a, b = len(rows), len(rows[0]) if rows else 0
+    if a < 2 or b < 2 or any(len(row) != b for row in rows):
+        raise ValueError(f"values: expected a grid of at least 2 x 2 settings, every row as long, "
+                         f"got rows of lengths {[len(row) for row in rows]}")
+    n = len(rows[0][0])
+    if any(len(runs) != n for row in rows for runs in row):
+        raise ValueError(f"values: expected the same number of runs in every setting (a balanced "
+                         f"grid), got {[[len(runs) for runs in row] for row in rows]}")
+    cell = [[math.fsum(runs) / n for runs in row] for row in rows]
+    grand = math.fsum(map(math.fsum, cell)) / (a * b)
+    first = [math.fsum(row) / b for row in cell]
+    second = [math.fsum(cell[i][j] for i in range(a)) / a for j in range(b)]
+    ss = (b * n * math.fsum((m - grand) ** 2 for m in first),
+          a * n * math.fsum((m - grand) ** 2 for m in second),
+          n * math.fsum((cell[i][j] - first[i] - second[j] + grand) ** 2
+                        for i in range(a) for j in range(b)),
+          math.fsum((y - cell[i][j]) ** 2 for i in range(a) for j in range(b) for y in rows[i][j]))
+    df = (a - 1, b - 1, (a - 1) * (b - 1), a * b * (n - 1))
+    total = math.fsum(ss)
+    if total == 0:
+        raise ValueError("values: every run is equal; there is no variance to split")
+    error = ss[3] / df[3]
+    sources = (names[0], names[1], f"{names[0]} × {names[1]}", residual)
+    out = []
+    for source, s_, d in zip(sources[:3], ss[:3], df[:3]):
+        f = (s_ / d) / error if error > 0 else math.inf
+        out.append(VarianceComponent(source, s_, d, s_ / total, f, float(stats.f.sf(f, d, df[3]))))
+    out.append(VarianceComponent(residual, ss[3], df[3], ss[3] / total, math.nan, math.nan))
+    return tuple(out)

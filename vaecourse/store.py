@@ -175,50 +175,58 @@ def _no_record(path: Path, name: str) -> FileNotFoundError:
         f"and re-train: python -m vaecourse.zoo train {name}")
 
 
-def _mismatch(path: Path, info: dict, name: str, error: Exception) -> ValueError:
+def _mismatch(path: Path, info: dict, name: str, error: Exception, run=None) -> ValueError:
+    run = info if run is None else run
     return ValueError(
-        f"{path} does not match its record {info['name']}.json: expected {info['file']} of "
-        f"{info['bytes']} bytes with sha256 {info['sha256']} ({error}). The file was changed or "
+        f"{path} does not match its record {info['name']}.json: expected {run['file']} of "
+        f"{run['bytes']} bytes with sha256 {run['sha256']} ({error}). The file was changed or "
         f"damaged: restore it (e.g. git checkout the file, or delete it to download it "
         f"again) or re-train it: python -m vaecourse.zoo train {name}")
 
 
-def weights_path(name: str, directory=None, *, download: bool = True) -> Path:
+def weights_path(name: str, directory=None, *, download: bool = True, seed: int = 0) -> Path:
     """The verified path of ``name``'s weights: on disk beside its record, else downloaded.
 
     Size and sha256 are checked against the record before the path is
     returned: ValueError for a file that differs (it is not loaded, and a
     download that differs is not kept), FileNotFoundError for weights without
-    a record, :class:`CheckpointMissing` when neither can be found.
+    a record, :class:`CheckpointMissing` when neither can be found. ``seed``
+    > 0 asks for the weights of that seed, which only a seed whose record
+    entry names a shipped file has (ValueError otherwise).
     """
     try:
         meta = record_path(name, directory, download=download)
     except CheckpointMissing:
         orphan = fetch.find(f"{name}.pt", _folders(directory))
-        if orphan is not None:
+        if orphan is not None and not seed:
             raise _no_record(orphan, name) from None
         raise
     info = read_record(meta)
-    path = meta.parent / info["file"]
+    run = info if not seed else next((r for r in info.get("seeds", []) if r["seed"] == seed), {})
+    if "file" not in run:
+        raise ValueError(f"{name}: the record ships no weights for seed {seed}; the shipped "
+                         f"seeds are {[0] + [r['seed'] for r in info.get('seeds', []) if 'file' in r]}")
+    path = meta.parent / run["file"]
     if not path.is_file() and directory is None and download:
-        path = cache_dir() / info["file"]
+        path = cache_dir() / run["file"]
         if not path.is_file():
             try:
-                fetch.download(url(info["file"]), path, sha256=info["sha256"], size=info["bytes"])
+                fetch.download(url(run["file"]), path, sha256=run["sha256"], size=run["bytes"])
             except fetch.FileMismatchError as e:
-                raise _mismatch(path, info, name, e) from e
+                raise _mismatch(path, info, name, e, run) from e
             except (OSError, urllib.error.URLError) as e:
-                raise CheckpointMissing(f"{info['file']} is in no folder and its download from "
-                                        f"{url(info['file'])} failed: {e}") from e
+                raise CheckpointMissing(f"{run['file']} is in no folder and its download from "
+                                        f"{url(run['file'])} failed: {e}") from e
     if not path.is_file():
         raise CheckpointMissing(f"{path} is missing; train it with: "
-                                f"python -m vaecourse.zoo train {name}")
+                                f"python -m vaecourse.zoo train {name}"
+                                + (f" --seed {seed}" if seed else ""))
     try:
-        if info["file"] != path.name:
-            raise fetch.FileMismatchError(f"the record names {info['file']}")
-        fetch.check_file(path, info["sha256"], info["bytes"])
+        if run["file"] != path.name:
+            raise fetch.FileMismatchError(f"the record names {run['file']}")
+        fetch.check_file(path, run["sha256"], run["bytes"])
     except fetch.FileMismatchError as e:
-        raise _mismatch(path, info, name, e) from None
+        raise _mismatch(path, info, name, e, run) from None
     return path
 
 

@@ -17,11 +17,14 @@ them, or trains it first when no checkpoint exists anywhere ("checkpoint
 exists → load, else train"). Training saves each finished epoch to
 ``NAME.partial.pt``; a run that is interrupted resumes from there.
 
-    python -m vaecourse.zoo list | train NAME [NAME ...] [--seeds 0,1,2] | verify | table | readme
+    python -m vaecourse.zoo list | train NAME [NAME ...] [--seeds 0,1,2] | ship NAME --seed S
+                            | verify | table | readme
 
 Seeds: seed 0 is the shipped run; ``--seeds 0,1,2`` also trains seeds 1 and
 2 (another initialisation and data order each), whose metrics join the
-record's ``seeds`` list and whose weights stay in ``seeds/`` unshipped.
+record's ``seeds`` list and whose weights stay in ``seeds/`` unshipped
+(``ship NAME --seed S`` ships one of them beside the record, for a chapter
+that must show two seeds' models).
 ``--missing`` skips the runs already recorded by today's recipe, so that an
 interrupted batch of runs is resumed by repeating its command.
 """
@@ -53,7 +56,7 @@ from .recipe import Recipe
 from .store import CheckpointMissing, read_record
 
 __all__ = ["Recipe", "RECIPES", "ALIASES", "SEEDS_FOLDER", "FIRST_STEPS", "FIRST_STEPS_RTOL",
-           "recipes", "canonical", "load", "train", "done", "seed_path", "load_seed",
+           "recipes", "canonical", "load", "train", "done", "seed_path", "load_seed", "ship_seed",
            "write_seed_result", "seed_results", "first_steps", "stale_first_steps", "record",
            "seed_metrics", "verify", "table", "seeds_table", "readme", "main"]
 
@@ -302,30 +305,64 @@ def seed_path(name: str, seed: int, directory=None) -> Path:
 
 
 def load_seed(name: str, seed: int, *, directory=None, device=None):
-    """``(model, checkpoint)`` of an unshipped seed, trained on this machine, checked against its record.
+    """``(model, checkpoint)`` of seed ``seed`` (> 0), checked against its record.
 
-    The weights ``seeds/NAME.seed<s>.pt`` beside the record must have the
-    sha256 the record's entry for ``seed`` names (``weights_sha256``);
-    FileNotFoundError when they are not here (they are not shipped: train them
-    with ``python -m vaecourse.zoo train NAME --seed S``), ValueError when they differ.
+    A seed whose record entry names a shipped file (:func:`ship_seed`) is
+    found and verified like the shipped seed 0 (beside the record, else
+    downloaded). Otherwise its weights are the unshipped
+    ``seeds/NAME.seed<s>.pt`` trained on this machine, which must have the
+    sha256 of the record's entry (``weights_sha256``): FileNotFoundError
+    when they are not here (train them with ``python -m vaecourse.zoo train
+    NAME --seed S``), ValueError when they differ.
     """
     name = canonical(name)
     path = seed_path(name, seed, directory)
-    info = read_record(_write_folder(directory) / f"{name}.json")
+    info = record(name, directory)
     entry = next((r for r in info.get("seeds", []) if r["seed"] == seed), None)
-    if entry is None or "weights_sha256" not in entry:
-        raise ValueError(f"{name}: the record has no seed {seed} with weights_sha256; "
-                         f"retrain it: python -m vaecourse.zoo train {name} --seed {seed}")
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: seed {seed}'s weights are not shipped; train them with "
-                                f"python -m vaecourse.zoo train {name} --seed {seed}")
-    if file_sha256(path) != entry["weights_sha256"]:
-        raise ValueError(f"{path} does not match the sha256 recorded for seed {seed}; "
-                         f"retrain it: python -m vaecourse.zoo train {name} --seed {seed}")
+    if entry is not None and "file" in entry:
+        path = store.weights_path(name, directory, seed=seed)
+    else:
+        if entry is None or "weights_sha256" not in entry:
+            raise ValueError(f"{name}: the record has no seed {seed} with weights_sha256; "
+                             f"retrain it: python -m vaecourse.zoo train {name} --seed {seed}")
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: seed {seed}'s weights are not shipped; train them "
+                                    f"with python -m vaecourse.zoo train {name} --seed {seed}")
+        if file_sha256(path) != entry["weights_sha256"]:
+            raise ValueError(f"{path} does not match the sha256 recorded for seed {seed}; "
+                             f"retrain it: python -m vaecourse.zoo train {name} --seed {seed}")
     device = default_device(device, fallback="cpu")
     model = _recipe(name).build(seed=seed).to(device)
     checkpoint = load_checkpoint(path, model, map_location=device)
     return model.eval(), checkpoint
+
+
+def ship_seed(name: str, seed: int, directory=None) -> Path:
+    """Ship the weights of seed ``seed`` (> 0) beside the record, for a chapter that shows two seeds.
+
+    Copies the verified ``seeds/NAME.seed<s>.pt`` to ``NAME.seed<s>.pt``
+    beside the record and adds ``file``, ``bytes`` and ``sha256`` to that
+    seed's entry, so that :func:`load_seed` and :func:`verify` treat it as
+    they treat seed 0. Returns the shipped file's path.
+    """
+    name = canonical(name)
+    folder = _write_folder(directory)
+    source = seed_path(name, seed, directory)
+    with _record_lock(folder, name):
+        info = read_record(folder / f"{name}.json")
+        entry = next((r for r in info.get("seeds", []) if r["seed"] == seed), None)
+        if entry is None or "weights_sha256" not in entry:
+            raise ValueError(f"{name}: the record has no seed {seed} with weights_sha256")
+        if not source.is_file() or file_sha256(source) != entry["weights_sha256"]:
+            raise ValueError(f"{source}: missing or not the weights recorded for seed {seed}; "
+                             f"retrain it: python -m vaecourse.zoo train {name} --seed {seed}")
+        dest = folder / source.name
+        with _atomic_file(dest) as f:
+            f.write(source.read_bytes())
+        entry.update({"file": dest.name, "bytes": dest.stat().st_size,
+                      "sha256": entry["weights_sha256"]})
+        _write_record(folder / f"{name}.json", info)
+    return dest
 
 
 def write_seed_result(name: str, seed: int, key: str, result: dict, directory=None) -> dict:
@@ -625,7 +662,7 @@ def _train_arguments(args: list[str]) -> tuple[list[str], list[int], bool]:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in ("list", "train", "verify", "table", "readme"):
+    if not argv or argv[0] not in ("list", "train", "ship", "verify", "table", "readme"):
         print(__doc__)
         return 2
     if argv[0] == "list":
@@ -642,6 +679,11 @@ def main(argv=None) -> int:
                 ckpt = train(name, seed=seed)
                 print(f"{name} (seed {seed}): {ckpt.metrics} "
                       f"(wall time: {time.perf_counter() - start:.0f} s)")
+    elif argv[0] == "ship":
+        names, seeds, _ = _train_arguments(argv[1:])
+        for name in names:
+            for seed in seeds:
+                print(f"{name} (seed {seed}): shipped as {ship_seed(name, seed)}")
     elif argv[0] == "verify":
         problems = verify()
         print("\n".join(problems) or "all checkpoints match their records")
