@@ -40,6 +40,8 @@ COMPARISONS = {
     # recipe: it stands beside published numbers as one training run, and the chapter says so.
     "11_evaluation": ["mnist-mlp-bernoulli-z20-e30", "mnist-mlp-bernoulli-flow-z20-e30",
                       "mnist-mlp-bernoulli-iwae-k5-z20-e30", "mnist-mlp-bernoulli-fixedbin-z20-e30"],
+    "12_disentanglement": [f"dsprites-mlp-bernoulli{variant}-z10-beta{beta}-e30"
+                           for variant in ("", "-tcvae") for beta in (2, 4, 8)],
 }
 #: Comparisons whose records do not have three seeds yet; may only shrink.
 NOT_YET_REPLICATED: set[str] = set()

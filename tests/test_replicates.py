@@ -91,6 +91,33 @@ def test_variance_components_match_nested_least_squares_fits():
     assert math.isnan(rows[3].f) and math.isnan(rows[3].p)
 
 
+def test_blocked_components_match_least_squares_with_seed_dummies():
+    """Seed k shared by every setting: its effect is the drop in residual SS from seed dummies."""
+    rng = np.random.default_rng(2)
+    a, b, n = 2, 3, 5
+    values = (np.array([0.0, 0.3])[:, None, None] + np.array([0.0, 1.0, 2.0])[None, :, None]
+              + np.linspace(-1, 1, n)[None, None, :] + rng.normal(0, 0.4, (a, b, n)))
+    i, j, k = (t.ravel() for t in np.meshgrid(range(a), range(b), range(n), indexing="ij"))
+    y = values.ravel()
+    da = [(i == level).astype(float) for level in range(1, a)]
+    db = [(j == level).astype(float) for level in range(1, b)]
+    dab = [x * z for x in da for z in db]
+    dk = [(k == level).astype(float) for level in range(1, n)]
+    full = _residual_ss(y, da + db + dab + dk)
+    shared = _residual_ss(y, da + db + dab) - full
+    rows = variance_components(values.tolist(), names=("method", "beta"), blocked=True)
+    assert [r.source for r in rows] == ["method", "beta", "method × beta",
+                                        "seed, shared by all settings", "seed × setting"]
+    assert [r.df for r in rows] == [1, 2, 2, 4, 20]
+    assert rows[3].ss == pytest.approx(shared, rel=1e-10)
+    assert rows[4].ss == pytest.approx(full, rel=1e-10)
+    assert sum(r.share for r in rows) == pytest.approx(1.0)
+    assert rows[3].p < 1e-4  # the shared seed effect built in is found
+    unblocked = variance_components(values.tolist(), names=("method", "beta"))
+    assert [r.ss for r in rows[:3]] == pytest.approx([r.ss for r in unblocked[:3]])
+    assert rows[1].f > unblocked[1].f  # the block takes the seeds' shared part out of the error
+
+
 def test_variance_components_find_an_effect_only_where_there_is_one():
     rng = np.random.default_rng(1)
     strong = (np.array([0.0, 3.0])[:, None, None] + rng.normal(0, 1, (2, 3, 5))).tolist()

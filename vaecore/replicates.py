@@ -113,8 +113,8 @@ def compare(a: Sequence[Real], b: Sequence[Real], *, paired: bool = False) -> Co
                       "Welch's t-test over seeds")
 
 
-def variance_components(values, names: tuple[str, str] = ("A", "B"),
-                        residual: str = "seed") -> tuple[VarianceComponent, ...]:
+def variance_components(values, names: tuple[str, str] = ("A", "B"), residual: str = "seed",
+                        *, blocked: bool = False) -> tuple[VarianceComponent, ...]:
     r"""Two-way analysis of variance with replicates: what moves a metric, and by how much.
 
     ``values[i][j][k]`` is run ``k`` of the setting with level ``i`` of the
@@ -137,9 +137,19 @@ def variance_components(values, names: tuple[str, str] = ("A", "B"),
     residual's, and ``p`` the F distribution's upper tail (the usual test,
     which assumes normal, equal-variance runs).
 
+    ``blocked=True`` is for runs that share their seed across settings (run
+    ``k`` of every setting starts from the same weights and sees the same
+    batches): the seed is then a block, and the residual splits into the
+    seed's effect shared by all settings, :math:`ab \sum_k (\bar y_{\cdot\cdot k}
+    - \bar y)^2` with :math:`n - 1` degrees of freedom, and the rest, the seed ×
+    setting interaction with :math:`(ab - 1)(n - 1)`, against which every
+    effect (the seed's too) is then tested (a randomised complete block design).
+
     Returns:
         four :class:`VarianceComponent` rows: ``names[0]``, ``names[1]``,
-        ``"<names[0]> × <names[1]>"`` and ``residual``.
+        ``"<names[0]> × <names[1]>"`` and ``residual``; with ``blocked``, five:
+        the last two ``"<residual>, shared by all settings"`` and
+        ``"<residual> × setting"``.
     """
     rows = [[_values(f"values[{i}][{j}]", runs, 2) for j, runs in enumerate(row)]
             for i, row in enumerate(values)]
@@ -164,11 +174,24 @@ def variance_components(values, names: tuple[str, str] = ("A", "B"),
     total = math.fsum(ss)
     if total == 0:
         raise ValueError("values: every run is equal; there is no variance to split")
-    error = ss[3] / df[3]
-    sources = (names[0], names[1], f"{names[0]} × {names[1]}", residual)
+    sources = [names[0], names[1], f"{names[0]} × {names[1]}"]
+    effects, effect_df = list(ss[:3]), list(df[:3])
+    error_ss, error_df, error_name = ss[3], df[3], residual
+    if blocked:
+        seed_means = [math.fsum(rows[i][j][k] for i in range(a) for j in range(b)) / (a * b)
+                      for k in range(n)]
+        shared = a * b * math.fsum((m - grand) ** 2 for m in seed_means)
+        sources.append(f"{residual}, shared by all settings")
+        effects.append(shared)
+        effect_df.append(n - 1)
+        error_ss, error_df = max(ss[3] - shared, 0.0), (a * b - 1) * (n - 1)
+        error_name = f"{residual} × setting"
+    error = error_ss / error_df
     out = []
-    for source, s_, d in zip(sources[:3], ss[:3], df[:3]):
+    for source, s_, d in zip(sources, effects, effect_df):
         f = (s_ / d) / error if error > 0 else math.inf
-        out.append(VarianceComponent(source, s_, d, s_ / total, f, float(stats.f.sf(f, d, df[3]))))
-    out.append(VarianceComponent(residual, ss[3], df[3], ss[3] / total, math.nan, math.nan))
+        out.append(VarianceComponent(source, s_, d, s_ / total, f,
+                                     float(stats.f.sf(f, d, error_df))))
+    out.append(VarianceComponent(error_name, error_ss, error_df, error_ss / total, math.nan,
+                                 math.nan))
     return tuple(out)

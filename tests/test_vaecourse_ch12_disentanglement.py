@@ -1,0 +1,58 @@
+"""Chapter 12's recipes: names, seeded builders, the objectives, and the recorded scores."""
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import pytest
+import torch
+
+from vaecore.elbo import negative_elbo
+from vaecore.total_correlation import beta_tcvae_loss
+from vaecourse import zoo
+from vaecourse.chapters import ch12_disentanglement as D
+from vaecourse.zoo import RECIPES
+
+
+def test_six_settings_named_by_the_scheme_and_listed_in_the_zoo():
+    assert [(m, b) for m, b, _ in D.SETTINGS] == [(m, b) for m in D.METHODS for b in D.BETAS]
+    assert D.model_name("β-VAE", 4.0) == "dsprites-mlp-bernoulli-z10-beta4-e30"
+    assert D.model_name("β-TCVAE", 2.0) == "dsprites-mlp-bernoulli-tcvae-z10-beta2-e30"
+    assert {name for _, _, name in D.SETTINGS} <= set(RECIPES)
+    with pytest.raises(ValueError, match="method"):
+        D.model_name("FactorVAE", 4.0)
+
+
+def test_builder_is_seeded_and_has_the_stated_size():
+    a, b, c = D.sprites_vae(0), D.sprites_vae(0), D.sprites_vae(1)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert not torch.equal(next(a.parameters()), next(c.parameters()))
+    assert sum(p.numel() for p in a.parameters()) == 665_108
+
+
+def test_the_recipes_train_the_objectives_they_name():
+    x = D.sprites().x[:256]
+    for method, beta, name in D.SETTINGS:
+        recipe = RECIPES[name]
+        model = recipe.build()
+        g1, g2 = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
+        got = recipe.loss(model, x, generator=g1).loss
+        want = (negative_elbo(model, x, beta=beta, generator=g2) if method == "β-VAE"
+                else beta_tcvae_loss(model, x, beta=beta, generator=g2)).loss
+        assert torch.equal(got, want), name
+        assert recipe.epochs == D.EPOCHS and recipe.fit_options["batch_size"] == 256
+        assert len(D.sprites().x) % 256 == 0  # no last batch of one for the MWS estimate
+
+
+@pytest.mark.parametrize("method, beta, name", D.SETTINGS[:1] + D.SETTINGS[-2:-1])
+def test_the_records_hold_every_seed_and_evaluate_reproduces_seed_0(method, beta, name):
+    info = zoo.record(name)
+    assert [info["seed"]] + [r["seed"] for r in info["seeds"]] == list(D.SEEDS)
+    model, _ = zoo.load(name)
+    metrics = D.evaluate_disentanglement(model)
+    assert metrics.keys() == info["metrics"].keys()
+    for key, value in metrics.items():
+        assert value == pytest.approx(info["metrics"][key], rel=1e-6, abs=1e-9), key
+    assert metrics["kl"] == pytest.approx(metrics["index_code_mi"] + metrics["total_correlation"]
+                                          + metrics["dimwise_kl"], abs=0.2)
+    assert 0 <= metrics["mig"] <= 1 and math.isfinite(metrics["dci_informativeness"])
