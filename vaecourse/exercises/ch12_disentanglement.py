@@ -147,7 +147,8 @@ def check_independent_code(train_independent) -> CheckResult:
     correlation below 1 nat, a log-likelihood above −70 nats and at least 2 active units.
     Four epochs of the subset (each image 4 times) with the plain negative ELBO give a
     total correlation of about 3 nats and a log-likelihood near −37; with β-TCVAE at
-    β = 8 (Adam 3e-3, batch 128), 0.5 to 0.65 nats and −57 to −61 over six seeds.
+    β = 8 (Adam 3e-3, batch 128), 0.3 to 0.65 nats and −57 to −65 over eight seeds (the
+    check's two included).
     """
     from vaecore.elbo import negative_elbo
     from vaecore.latent import active_units, encode_dataset
