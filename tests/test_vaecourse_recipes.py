@@ -19,9 +19,9 @@ from vaecourse.protocol import evaluate_elbo
 from vaecourse.zoo import RECIPES
 
 SHAPES = {"mnist32": (1, 32, 32), "mnist": (1, 28, 28), "cifar-bh": (3, 32, 32),
-          "shapes": (1, 32, 32)}
+          "shapes": (1, 32, 32), "dsprites": (1, 32, 32)}
 CLASSES = {"mnist32": 10, "cifar-bh": 2, "shapes": 4}
-NAME = re.compile(r"(mnist32|mnist|cifar-bh|shapes)-[a-z0-9]+-(bernoulli|normal-unitvar|"
+NAME = re.compile(r"(mnist32|mnist|cifar-bh|shapes|dsprites)-[a-z0-9]+-(bernoulli|normal-unitvar|"
                   r"normal-learnedvar|dlogistic|gan|classifier)(-[a-z0-9.]+)*?(-z\d+)?"
                   r"(-beta[0-9.]+)?-e(\d+)")
 
@@ -34,7 +34,7 @@ def synthetic(name: str, n: int = 8):
         return (x, torch.randint(CLASSES[data], (n,), generator=g))
     if "-dlogistic-" in name:  # a likelihood of the 256 levels k/255 only
         return (x * 255).round() / 255
-    return x.round() if name.startswith("shapes-") else x
+    return x.round() if name.startswith(("shapes-", "dsprites-")) else x
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
@@ -51,7 +51,8 @@ def test_recipe_builds_trains_evaluates_saves_and_reloads(name, tmp_path):
                              progress=False, **options)
     assert len(history) == 1 and all(v[0] == v[0] for v in history.train.values())  # no NaN
     if isinstance(model, VAE):
-        metrics = evaluate_elbo(model, train[:4] if name.startswith(("mnist", "shapes")) else train,
+        metrics = evaluate_elbo(model, train[:4] if name.startswith(("mnist", "shapes", "dsprites"))
+                                else train,
                                 batch_size=4)
         assert {"test_loss", "test_log_likelihood", "test_kl"} <= set(metrics)
     save_checkpoint(tmp_path / "m.pt", model, config={"recipe": name}, metrics={},
