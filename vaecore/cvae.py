@@ -43,6 +43,7 @@ from torch import nn
 from ._checks import check_positive_int, check_tensor
 from .kl import kl_normal_normal
 from .likelihoods import log_prob_bernoulli
+from .mlp import _hidden_layers
 from .posterior import Posterior
 
 __all__ = ["HIDDEN_VALUE", "quadrant_mask", "CVAETerms", "ConditionalVAE", "cvae_loss",
@@ -73,11 +74,9 @@ def quadrant_mask(size: int, observed: Sequence[int]) -> torch.Tensor:
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for n_in, n_out in zip(sizes[:-2], sizes[1:-1]):
-        layers += [nn.Linear(n_in, n_out), nn.ReLU()]
-    layers.append(nn.Linear(sizes[-2], sizes[-1]))
-    return nn.Sequential(*layers)
+    """ReLU hidden layers, then a linear output layer: one flat Sequential."""
+    return nn.Sequential(*_hidden_layers(sizes[:-1], 0.0, nn.ReLU),
+                         nn.Linear(sizes[-2], sizes[-1]))
 
 
 class _Quadrants(nn.Module):

@@ -85,7 +85,7 @@ class TCVAETerms(NamedTuple):
 
 
 def log_density_matrix(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    r"""Every sample under every posterior, per dimension: ``(B, B, D)``.
+    r"""Every sample under every posterior, per dimension: ``(S, N, D)`` (``(B, B, D)`` in a batch).
 
     .. math::
         L_{ijd} = \log \mathcal N\big(z_{id};\ \mu_{jd}, e^{\mathrm{logvar}_{jd}}\big)
@@ -93,14 +93,18 @@ def log_density_matrix(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) 
         + \frac{(z_{id} - \mu_{jd})^2}{e^{\mathrm{logvar}_{jd}}}\Big)
 
     Args:
-        z, mu, logvar: ``(B, D)`` each; ``z[i]`` drawn from the posterior of example ``i``.
+        z: ``(S, D)`` samples; in a batch, ``z[i]`` drawn from the posterior of example ``i``.
+        mu, logvar: ``(N, D)`` each, the posteriors.
 
     Returns:
-        ``(B, B, D)``: row ``i`` is sample ``i``, column ``j`` posterior ``j``.
+        ``(S, N, D)``: row ``i`` is sample ``i``, column ``j`` posterior ``j``.
     """
     for name, t in (("z", z), ("mu", mu), ("logvar", logvar)):
         check_tensor(name, t, ndim=2)
-    check_same_shape(z=z, mu=mu, logvar=logvar)
+    check_same_shape(mu=mu, logvar=logvar)
+    if z.shape[1] != mu.shape[1]:
+        raise ValueError(f"z and mu: expected the same latent size, got {tuple(z.shape)} and "
+                         f"{tuple(mu.shape)}")
     diff = z[:, None, :] - mu[None, :, :]
     return -0.5 * (_LOG_2PI + logvar[None] + diff ** 2 * torch.exp(-logvar[None]))
 
@@ -141,6 +145,7 @@ def log_aggregate_posterior(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Ten
     Returns:
         ``(log_qz, log_qz_dims)``: ``(M,)`` and ``(M, D)``.
     """
+    check_same_shape(z=z, mu=mu, logvar=logvar)  # a batch: sample i from posterior i
     log_q = log_density_matrix(z, mu, logvar)
     log_w = _log_weights(len(z), dataset_size, log_q)
     log_qz = torch.logsumexp(log_w + log_q.sum(2), dim=1)
@@ -230,8 +235,7 @@ def kl_decomposition_dataset(mu: torch.Tensor, logvar: torch.Tensor, samples: in
     z = own.rsample(generator=generator)
     parts_joint, parts_dims = [], []
     for start in range(0, n, chunk):
-        m, lv = mu[start:start + chunk], logvar[start:start + chunk]
-        log_q = -0.5 * (_LOG_2PI + lv[None] + (z[:, None, :] - m[None]) ** 2 * torch.exp(-lv[None]))
+        log_q = log_density_matrix(z, mu[start:start + chunk], logvar[start:start + chunk])
         parts_joint.append(torch.logsumexp(log_q.sum(2), dim=1))
         parts_dims.append(torch.logsumexp(log_q, dim=1))
     log_qz = torch.logsumexp(torch.stack(parts_joint), 0) - math.log(n)

@@ -204,8 +204,9 @@ def weights_path(name: str, directory=None, *, download: bool = True, seed: int 
     info = read_record(meta)
     run = info if not seed else next((r for r in info.get("seeds", []) if r["seed"] == seed), {})
     if "file" not in run:
+        shipped = [0] + [r["seed"] for r in info.get("seeds", []) if "file" in r]
         raise ValueError(f"{name}: the record ships no weights for seed {seed}; the shipped "
-                         f"seeds are {[0] + [r['seed'] for r in info.get('seeds', []) if 'file' in r]}")
+                         f"seeds are {shipped}")
     path = meta.parent / run["file"]
     if not path.is_file() and directory is None and download:
         path = cache_dir() / run["file"]

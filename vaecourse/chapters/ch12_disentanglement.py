@@ -45,7 +45,8 @@ from ..recipe import Recipe, checkpoint_name
 
 __all__ = ["LATENT_DIM", "HIDDEN", "EPOCHS", "BATCH_SIZE", "BETAS", "METHODS", "SEEDS",
            "DCI_TRAIN", "DCI_TEST", "EVAL_SEED", "KL_SAMPLES", "sprites", "sprites_vae",
-           "model_name", "SETTINGS", "evaluate_disentanglement", "RECIPES"]
+           "model_name", "SETTINGS", "disentanglement_scores", "evaluate_disentanglement",
+           "RECIPES"]
 
 LATENT_DIM = 10
 HIDDEN = (256, 256)
@@ -93,6 +94,26 @@ def _data():
     return sprites().x, None
 
 
+def disentanglement_scores(mu: torch.Tensor, generator: torch.Generator) -> dict:
+    """MIG (and each factor's gap) and DCI of a code ``mu`` ``(46,080, D)`` of the data set.
+
+    MIG from all images, 20 bins; DCI's regressions fitted on :data:`DCI_TRAIN`
+    images and scored on :data:`DCI_TEST` others, drawn with ``generator``.
+    """
+    data = sprites()
+    gaps = mig(mu, data.factors)
+    order = torch.randperm(len(data.x), generator=generator)
+    fit_rows, test_rows = order[:DCI_TRAIN], order[DCI_TRAIN:DCI_TRAIN + DCI_TEST]
+    factors = data.factors.double()
+    scores = dci(mu[fit_rows].double(), factors[fit_rows],
+                 mu[test_rows].double(), factors[test_rows])
+    return {"mig": float(gaps.score),
+            **{f"mig_{f}": float(v) for f, v in zip(data.names, gaps.gaps)},
+            "dci_disentanglement": float(scores.disentanglement),
+            "dci_completeness": float(scores.completeness),
+            "dci_informativeness": float(scores.informativeness)}
+
+
 @torch.no_grad()
 def evaluate_disentanglement(model) -> dict:
     """What the record keeps of one trained model, on the whole data set.
@@ -103,12 +124,13 @@ def evaluate_disentanglement(model) -> dict:
     - ``index_code_mi``, ``total_correlation``, ``dimwise_kl``: the split of
       the average KL with the exact aggregate posterior of the 46,080 images
       (:func:`kl_decomposition_dataset`, :data:`KL_SAMPLES` draws);
-    - ``mig`` and ``mig_<factor>`` (the normalised gap for each factor),
-      from the posterior means of all images, 20 bins (:func:`vaecore.mig.mig`);
-    - ``dci_disentanglement``, ``dci_completeness``, ``dci_informativeness``
-      (the mean :math:`R^2` of the factors' linear regressions, higher is
-      better) from the factor indices, fitted on :data:`DCI_TRAIN` images and scored on
-      :data:`DCI_TEST` others (:func:`vaecore.dci.dci`).
+    - :func:`disentanglement_scores` of the posterior means: ``mig`` and
+      ``mig_<factor>``, ``dci_disentanglement``, ``dci_completeness`` and
+      ``dci_informativeness`` (the mean :math:`R^2` of the factors' linear
+      regressions, higher is better).
+
+    One generator, seeded with :data:`EVAL_SEED`, draws z, the KL split's
+    samples and DCI's split, in that order.
     """
     model.eval()
     data = sprites()
@@ -116,20 +138,10 @@ def evaluate_disentanglement(model) -> dict:
     elbo = evaluate_elbo(model, data.x, loss_fn=negative_elbo, generator=g)
     codes = encode_dataset(model, data.x)
     split = kl_decomposition_dataset(*codes, KL_SAMPLES, generator=g)
-    gaps = mig(codes.mu, data.factors)
-    order = torch.randperm(len(data.x), generator=g)
-    fit_rows, test_rows = order[:DCI_TRAIN], order[DCI_TRAIN:DCI_TRAIN + DCI_TEST]
-    factors = data.factors.double()
-    scores = dci(codes.mu[fit_rows].double(), factors[fit_rows],
-                 codes.mu[test_rows].double(), factors[test_rows])
     metrics = {"log_likelihood": elbo["test_log_likelihood"], "kl": elbo["test_kl"],
                "active_units": float(active_units(codes.mu).sum()),
                **{k: t.mean().item() for k, t in split._asdict().items()},
-               "mig": float(gaps.score),
-               **{f"mig_{f}": float(v) for f, v in zip(data.names, gaps.gaps)},
-               "dci_disentanglement": float(scores.disentanglement),
-               "dci_completeness": float(scores.completeness),
-               "dci_informativeness": float(scores.informativeness)}
+               **disentanglement_scores(codes.mu, g)}
     if not all(math.isfinite(v) for v in metrics.values()):
         raise ValueError(f"non-finite metrics: {metrics}")
     return metrics
