@@ -1,8 +1,9 @@
 """The classifier loss used by the course's judges: cross-entropy per example, accuracy."""
+import pytest
 import torch
 import torch.nn.functional as F
 
-from vaecore.classify import classifier_loss
+from vaecore.classify import classifier_loss, linear_probe_accuracy
 
 
 def test_classifier_loss_matches_cross_entropy_and_counts_correct_answers():
@@ -41,3 +42,22 @@ def test_lenet_features_and_class_probabilities():
     assert p.shape == (7, 10) and not model.training
     torch.testing.assert_close(p.sum(1), torch.ones(7))
     torch.testing.assert_close(p, model(x).softmax(1))
+
+
+def test_linear_probe_accuracy_reads_a_linear_label_and_not_noise():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(600, 5, generator=g)
+    x[:, :2] += x[:, :2].sign()  # a margin of 2 between the quadrants
+    y = (x[:, 0] > 0).long() + 2 * (x[:, 1] > 0).long()  # four classes, linearly separable
+    assert linear_probe_accuracy(x[:300], y[:300], x[300:], y[300:]) > 0.98
+    noise = torch.randn(600, 5, generator=g)
+    assert linear_probe_accuracy(noise[:300], y[:300], noise[300:], y[300:]) < 0.4
+    # a constant feature carries nothing: the probe predicts the fitting set's commonest class
+    const = torch.ones(600, 2)
+    acc = linear_probe_accuracy(const[:300], y[:300], const[300:], y[300:])
+    commonest = torch.bincount(y[:300]).argmax()
+    assert acc == pytest.approx((y[300:] == commonest).double().mean().item())
+    with pytest.raises(ValueError, match="matching sizes"):
+        linear_probe_accuracy(x[:300], y[:299], x[300:], y[300:])
+    with pytest.raises(ValueError, match="finite"):
+        linear_probe_accuracy(x[:300] * float("nan"), y[:300], x[300:], y[300:])

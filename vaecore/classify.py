@@ -8,7 +8,9 @@ activations are the features of a Fréchet distance (:func:`vaecore.metrics.fid`
   cross-entropy and the accuracy per epoch;
 - :class:`ConvClassifier`: ``Conv(3×3) → ReLU → MaxPool(2)`` stages, then a
   two-layer head; :class:`LeNet`: LeNet-5's shape, with :meth:`LeNet.features`;
-- :func:`class_probabilities` and :func:`features`: batched, under ``no_grad``.
+- :func:`class_probabilities` and :func:`features`: batched, under ``no_grad``;
+- :func:`linear_probe_accuracy`: how much of the labels a linear classifier
+  reads from a representation (e.g. a VAE's code).
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["ClassifierTerms", "classifier_loss", "ConvClassifier", "LeNet",
-           "class_probabilities", "features"]
+           "class_probabilities", "features", "linear_probe_accuracy"]
 
 
 class ClassifierTerms(NamedTuple):
@@ -114,3 +116,44 @@ def features(classifier, x: torch.Tensor, batch_size: int = 1000) -> torch.Tenso
                      for i in range(0, len(x), batch_size)])
     classifier.train(was_training)
     return out.double()
+
+
+def linear_probe_accuracy(fit_x: torch.Tensor, fit_y: torch.Tensor, test_x: torch.Tensor,
+                          test_y: torch.Tensor, weight_decay: float = 1e-3,
+                          iterations: int = 200) -> float:
+    r"""Test accuracy of a multinomial logistic regression fitted on ``(fit_x, fit_y)``.
+
+    Features ``(N, F)`` are standardised with the fitting set's mean and std;
+    the weights minimise the mean cross-entropy plus ``weight_decay`` times
+    the squared norm of the weight matrix (full batch, L-BFGS, ``iterations``
+    steps, float64, deterministic). Labels are integers ``0..C-1``; ``C`` is
+    the largest label + 1. Returns the fraction of ``test_y`` predicted.
+    """
+    for name, t, ndim in (("fit_x", fit_x, 2), ("test_x", test_x, 2), ("fit_y", fit_y, 1),
+                          ("test_y", test_y, 1)):
+        if not isinstance(t, torch.Tensor) or t.ndim != ndim or len(t) == 0:
+            raise ValueError(f"{name}: expected a non-empty {ndim}-d tensor, got "
+                             f"{getattr(t, 'shape', type(t).__name__)}")
+    if len(fit_x) != len(fit_y) or len(test_x) != len(test_y) or fit_x.shape[1] != test_x.shape[1]:
+        raise ValueError(f"expected features and labels of matching sizes, got fit "
+                         f"{tuple(fit_x.shape)}/{tuple(fit_y.shape)}, test "
+                         f"{tuple(test_x.shape)}/{tuple(test_y.shape)}")
+    if not (torch.isfinite(fit_x).all() and torch.isfinite(test_x).all()):
+        raise ValueError("linear_probe_accuracy: expected finite features")
+    mean, std = fit_x.double().mean(0), fit_x.double().std(0).clamp_min(1e-12)
+    a, b = (fit_x.double() - mean) / std, (test_x.double() - mean) / std
+    n_classes = int(max(fit_y.max(), test_y.max())) + 1
+    weight = torch.zeros(a.shape[1], n_classes, dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([weight, bias], max_iter=iterations, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(a @ weight + bias, fit_y.long()) + weight_decay * weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    with torch.no_grad():
+        return float(((b @ weight + bias).argmax(1) == test_y.long()).double().mean())
