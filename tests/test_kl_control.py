@@ -1,6 +1,5 @@
 """KL schedules, free bits and the committed rate (vaecore.kl_control)."""
 import math
-from functools import partial
 
 import pytest
 import torch

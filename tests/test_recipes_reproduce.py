@@ -42,6 +42,8 @@ COMPARISONS = {
                       "mnist-mlp-bernoulli-iwae-k5-z20-e30", "mnist-mlp-bernoulli-fixedbin-z20-e30"],
     "12_disentanglement": [f"dsprites-mlp-bernoulli{variant}-z10-beta{beta}-e30"
                            for variant in ("", "-tcvae") for beta in (2, 4, 8)],
+    "13_posterior_collapse": [f"mnist-pixelcnn-bernoulli{variant}-z32-e4" for variant in
+                              ("", "-warmup", "-cyclical", "-freebits", "-delta")],
 }
 #: Comparisons whose records do not have three seeds yet; may only shrink.
 NOT_YET_REPLICATED: set[str] = set()

@@ -18,7 +18,8 @@ CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 # Chapters whose exercises already include every kind (implement, experiment, derive).
 EVERY_KIND = ["01_quickstart", "02_elbo", "03_kl_closed_forms", "04_reparameterization",
               "05_first_vae", "06_latent_space", "07_beta", "08_residual_vae", "09_vae_vs_gan",
-              "10_mmd_vae", "11_evaluation", "12_disentanglement"]
+              "10_mmd_vae", "11_evaluation", "12_disentanglement",
+              "13_posterior_collapse"]
 # The last three chapters each end with a small project (an exercise of level 3).
 LAST_THREE = ["09_vae_vs_gan", "10_mmd_vae", "11_evaluation"]
 

@@ -23,7 +23,7 @@ from typing import Callable
 
 from ._check import CheckResult, _fail
 
-__all__ = ["call", "check_number", "measured"]
+__all__ = ["call", "trained_vae", "check_number", "measured"]
 
 
 def call(name: str, fn: Callable, *args):
@@ -34,6 +34,20 @@ def call(name: str, fn: Callable, *args):
         return None, CheckResult(False, "todo", f"✗ {name}: not implemented yet.")
     except Exception as exc:  # report, don't hide, what the student's code raised
         return None, _fail(name, "error", f"your function raised {type(exc).__name__}: {exc}")
+
+
+def trained_vae(name: str, fn: Callable, *args, latent_dim: int, builder: str):
+    """``(model, None)`` from ``fn(*args)`` when it returns a VAE with ``latent_dim`` latents,
+    else ``(None, failed CheckResult)`` that says what went wrong (``builder`` names the
+    function that makes the exercise's network, e.g. ``"small_vae(seed)"``)."""
+    model, failed = call(name, fn, *args)
+    if failed is not None:
+        return None, failed
+    if not hasattr(model, "encode") or getattr(getattr(model, "prior", None), "latent_dim",
+                                               None) != latent_dim:
+        return None, measured(name, False, f"your function returned a {type(model).__name__}",
+                              "type", f"Return the trained {builder} ({latent_dim} latents).")
+    return model, None
 
 
 def _as_float(value) -> float | None:

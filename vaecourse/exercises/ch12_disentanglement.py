@@ -15,7 +15,7 @@ import torch
 
 from vaecore.total_correlation import (kl_decomposition_dataset, kl_decomposition_mc,
                                        log_aggregate_posterior, log_density_matrix)
-from ._answers import call, check_number, measured
+from ._answers import check_number, measured, trained_vae
 from ._check import CheckResult, known_mistakes, run_cases
 from ._submission import exercise, rng
 
@@ -158,13 +158,10 @@ def check_independent_code(train_independent) -> CheckResult:
     seeds = [int(torch.randint(1000, (1,), generator=g)) for _ in range(2)]
     reports = []
     for seed in seeds:
-        model, failed = call(name, train_independent, x, seed)
+        model, failed = trained_vae(name, train_independent, x, seed, latent_dim=LATENT,
+                                    builder="small_vae(seed)")
         if failed is not None:
             return failed
-        if not hasattr(model, "encode") or getattr(getattr(model, "prior", None), "latent_dim",
-                                                   None) != LATENT:
-            return measured(name, False, f"your function returned a {type(model).__name__}",
-                            "type", f"Return the trained small_vae(seed) ({LATENT} latents).")
         model.eval()
         with torch.no_grad():
             codes = encode_dataset(model, x)
