@@ -36,11 +36,11 @@ def test_cyclical_weight_matches_its_definition():
     # 12 steps, 3 cycles of 4, rising over the first half of each
     got = [cyclical_weight(t, 12, cycles=3, ratio=0.5) for t in range(12)]
     assert got == [0, .5, 1, 1] * 3
-    # a period that is not an integer: tau = (t mod ceil(T/M)) / (T/M)
+    # a period that is not an integer: omega = (t mod ceil(T/M)) / (T/M)
     total, cycles, ratio = 10, 3, 0.5
     for t in range(total):
-        tau = (t % 4) / (10 / 3)
-        assert cyclical_weight(t, total, cycles, ratio) == pytest.approx(min(1, tau / ratio))
+        omega = (t % 4) / (10 / 3)
+        assert cyclical_weight(t, total, cycles, ratio) == pytest.approx(min(1, omega / ratio))
     # one cycle with ratio R is a linear warm-up over R T steps
     assert [cyclical_weight(t, 8, 1, 0.5) for t in range(8)] == \
         [linear_warmup_weight(t, 4) for t in range(8)]

@@ -64,8 +64,8 @@ def cyclical_weight(step: int, total_steps: int, cycles: int = 4, ratio: float =
     fraction :math:`R` of the cycle and then stays at 1:
 
     .. math::
-        \tau_t = \frac{t \bmod \lceil T/M \rceil}{T/M}, \qquad
-        \beta_t = \min\Big(1, \frac{\tau_t}{R}\Big)
+        \omega_t = \frac{t \bmod \lceil T/M \rceil}{T/M}, \qquad
+        \beta_t = \min\Big(1, \frac{\omega_t}{R}\Big)
 
     Equation (cyclical). :math:`M` = ``cycles``, :math:`R` = ``ratio`` in
     (0, 1]; Fu et al. use :math:`M = 4`, :math:`R = 0.5`. With :math:`M = 1`
@@ -76,8 +76,8 @@ def cyclical_weight(step: int, total_steps: int, cycles: int = 4, ratio: float =
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
         raise ValueError(f"ratio: expected a number in (0, 1], got {ratio!r}")
     period = total / cycles
-    tau = (_check_step(step) % math.ceil(period)) / period
-    return min(1.0, tau / ratio)
+    omega = (_check_step(step) % math.ceil(period)) / period
+    return min(1.0, omega / ratio)
 
 
 class ScheduledTerms(NamedTuple):
