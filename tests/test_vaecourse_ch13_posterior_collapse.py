@@ -83,8 +83,9 @@ def test_every_record_holds_three_seeds_with_the_same_metrics(label, name):
                    for r in [info, *info["seeds"]])
 
 
+@pytest.mark.slow
 def test_evaluate_reproduces_the_record_of_seed_0():
-    """One setting (evaluation is the same code for all five, and takes about a minute)."""
+    """One setting (evaluation is the same code for all five, and takes one to two minutes)."""
     name = C.SETTINGS[3][1]
     info = zoo.record(name)
     model, _ = zoo.load(name)
