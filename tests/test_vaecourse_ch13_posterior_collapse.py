@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from _records import reproduced_metrics
 from vaecore.elbo import negative_elbo
 from vaecore.kl_control import (CommittedRateEncoder, ScheduledELBO, committed_rate,
                                 cyclical_weight, free_bits_loss, linear_warmup_weight)
@@ -86,10 +87,4 @@ def test_every_record_holds_three_seeds_with_the_same_metrics(label, name):
 @pytest.mark.slow
 def test_evaluate_reproduces_the_record_of_seed_0():
     """One setting (evaluation is the same code for all five, and takes one to two minutes)."""
-    name = C.SETTINGS[3][1]
-    info = zoo.record(name)
-    model, _ = zoo.load(name)
-    metrics = C.evaluate_collapse(model)
-    assert metrics.keys() == info["metrics"].keys()
-    for key, value in metrics.items():
-        assert value == pytest.approx(info["metrics"][key], rel=1e-6, abs=1e-9), key
+    reproduced_metrics(C.SETTINGS[3][1], C.evaluate_collapse)

@@ -1,0 +1,17 @@
+"""Check that a chapter's evaluation reproduces what a shipped record says."""
+from __future__ import annotations
+
+import pytest
+
+from vaecourse import zoo
+
+
+def reproduced_metrics(name: str, evaluate) -> dict:
+    """``evaluate(model)`` of seed 0 of ``name``, asserted equal to the record's metrics."""
+    info = zoo.record(name)
+    model, _ = zoo.load(name)
+    metrics = evaluate(model)
+    assert metrics.keys() == info["metrics"].keys()
+    for key, value in metrics.items():
+        assert value == pytest.approx(info["metrics"][key], rel=1e-6, abs=1e-9), key
+    return metrics
