@@ -39,6 +39,23 @@ def test_kernel_symmetric_unit_diagonal_psd(kernel):
     assert torch.linalg.eigvalsh(k).min() >= -1e-10
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_kernel_in_blocks_equals_one_broadcast_with_its_gradient(kernel, monkeypatch):
+    """Blocks of rows (a block smaller than one row, several rows, all of x) give the
+    Gram matrix of one (N, M, D) broadcast bit for bit, and the same gradients."""
+    x, y = _randn((37, 5), _gen(2)).requires_grad_(), _randn((23, 5), _gen(3)).requires_grad_()
+    d2 = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+    h2 = 4.0  # the bandwidth 2 squares exactly
+    want = torch.exp(-d2 / (2 * h2)) if kernel is rbf_kernel else h2 * 2 / (h2 * 2 + d2)
+    want_grads = torch.autograd.grad(want.sum(), (x, y))
+    for elements in (1, 23 * 5 * 4, 1 << 19):
+        monkeypatch.setattr("vaecore.mmd._BLOCK_ELEMENTS", elements)
+        got = kernel(x, y, 2.0) if kernel is rbf_kernel else kernel(x, y, 2 * h2)
+        assert torch.equal(got, want), elements
+        for g, w in zip(torch.autograd.grad(got.sum(), (x, y)), want_grads):
+            torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
+
+
 def test_kernel_values_and_defaults():
     x = torch.tensor([[0.0, 0.0], [1.0, 0.0]], dtype=torch.float64)
     y = torch.tensor([[1.0, 1.0]], dtype=torch.float64)
