@@ -15,12 +15,16 @@ from vaecourse.chapters import ch13_posterior_collapse as C
 from vaecourse.zoo import RECIPES
 
 
-def test_five_settings_named_by_the_scheme_and_listed_in_the_zoo():
-    names = [name for _, name, *_ in C.SETTINGS]
+ALL_SETTINGS = C.SETTINGS + C.LARGE_SETTINGS
+
+
+def test_six_settings_named_by_the_scheme_and_listed_in_the_zoo():
+    names = [name for _, name, *_ in ALL_SETTINGS]
     assert names == ["mnist-pixelcnn-bernoulli-z32-e4", "mnist-pixelcnn-bernoulli-warmup-z32-e4",
                      "mnist-pixelcnn-bernoulli-cyclical-z32-e4",
                      "mnist-pixelcnn-bernoulli-freebits-z32-e4",
-                     "mnist-pixelcnn-bernoulli-delta-z32-e4"]
+                     "mnist-pixelcnn-bernoulli-delta-z32-e4",
+                     "mnist-pixelcnn-bernoulli-large-z32-e4"]
     assert set(names) <= set(RECIPES)
     assert C.STEPS_PER_EPOCH == 430  # ceil(55,000 / 128)
 
@@ -33,6 +37,10 @@ def test_builder_is_seeded_and_the_delta_vae_shares_its_weights():
     assert isinstance(d.encoder, CommittedRateEncoder) and d.encoder.sigma_max == C.SIGMA_MAX
     assert all(torch.equal(x, y) for x, y in zip(a.parameters(), d.parameters()))
     assert sum(p.numel() for p in a.parameters()) == 358_097
+    large = C.collapse_vae(0, large=True)
+    assert sum(p.numel() for p in large.decoder.parameters()) == 126_337
+    assert all(torch.equal(x, y) for x, y in zip(a.encoder.parameters(),
+                                                   large.encoder.parameters()))
     assert committed_rate(C.SIGMA_MAX) == pytest.approx(0.249087, abs=1e-6)
 
 
@@ -41,7 +49,7 @@ def test_the_recipes_train_the_objectives_they_name():
     total = C.EPOCHS * C.STEPS_PER_EPOCH
     weights = {"KL warm-up": lambda t: linear_warmup_weight(t, total // 2),
                "cyclical": lambda t: cyclical_weight(t, total, C.CYCLES, 0.5)}
-    for label, name, build, *_ in C.SETTINGS:
+    for label, name, build, *_ in ALL_SETTINGS:
         recipe = RECIPES[name]
         model = recipe.build().train()
         assert recipe.epochs == C.EPOCHS and recipe.fit_options["batch_size"] == C.BATCH_SIZE
@@ -70,7 +78,7 @@ def test_swap_gap_is_zero_when_the_decoder_ignores_z():
     assert C.swap_gap(model, x, torch.Generator().manual_seed(0)) == pytest.approx(0, abs=1e-4)
 
 
-@pytest.mark.parametrize("label, name", [(s[0], s[1]) for s in C.SETTINGS])
+@pytest.mark.parametrize("label, name", [(s[0], s[1]) for s in ALL_SETTINGS])
 def test_every_record_holds_three_seeds_with_the_same_metrics(label, name):
     info = zoo.record(name)
     assert [info["seed"]] + [r["seed"] for r in info["seeds"]] == list(C.SEEDS)
