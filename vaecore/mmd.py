@@ -49,10 +49,8 @@ def _sq_dists(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     cancellation), computed for blocks of rows of ``x`` at a time.
     """
     rows = max(1, _BLOCK_ELEMENTS // max(1, y.shape[0] * y.shape[1]))
-    if rows >= len(x):
-        return ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
-    return torch.cat([((block[:, None, :] - y[None, :, :]) ** 2).sum(-1)
-                      for block in x.split(rows)])
+    blocks = [((block[:, None, :] - y[None, :, :]) ** 2).sum(-1) for block in x.split(rows)]
+    return blocks[0] if len(blocks) == 1 else torch.cat(blocks)
 
 
 def rbf_kernel(x: torch.Tensor, y: torch.Tensor, bandwidth: float | None = None) -> torch.Tensor:
