@@ -194,14 +194,17 @@ def _check_data_and_beta(x, beta) -> None:
         raise ValueError(f"beta: expected a real number >= 0, got {beta!r}")
 
 
-def _log_weights(model, x: torch.Tensor, posterior: Posterior, z: torch.Tensor) -> torch.Tensor:
-    r"""Log importance weights :math:`\log p(x, z_i) - \log q(z_i \mid x)` for z ``(c, B, D)``: ``(c, B)``."""
+def _log_joint(model, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    r""":math:`\log p(x, z_i) = \log p(x \mid z_i) + \log p(z_i)` for z ``(c, B, D)``: ``(c, B)``."""
     c, batch, dim = z.shape
     z_flat = z.reshape(c * batch, dim)
     x_rep = x.expand(c, *x.shape).reshape(c * batch, *x.shape[1:])
-    # $\log p(x, z_i) = \log p(x \mid z_i) + \log p(z_i)$
-    log_joint = model.log_likelihood(x_rep, z_flat) + model.prior.log_prob(z_flat)
-    return log_joint.view(c, batch) - posterior.log_prob(z)
+    return (model.log_likelihood(x_rep, z_flat) + model.prior.log_prob(z_flat)).view(c, batch)
+
+
+def _log_weights(model, x: torch.Tensor, posterior: Posterior, z: torch.Tensor) -> torch.Tensor:
+    r"""Log importance weights :math:`\log p(x, z_i) - \log q(z_i \mid x)` for z ``(c, B, D)``: ``(c, B)``."""
+    return _log_joint(model, x, z) - posterior.log_prob(z)
 
 
 def iwae_bound(model, x: torch.Tensor, k: int,
