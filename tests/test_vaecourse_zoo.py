@@ -480,3 +480,22 @@ def test_seed_results_put_every_seed_on_one_footing(tmp_path, fake):
     path.write_text(json.dumps(info))
     with pytest.raises(ValueError, match=r"seeds \[0\] were measured on other weights"):
         zoo.seed_results("tiny", "nll", directory=tmp_path)
+
+
+def test_seed_result_reads_one_seed_and_checks_its_weights(tmp_path, fake):
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    zoo.train("tiny", seed=1, directory=tmp_path, progress=False)
+    zoo.write_seed_result("tiny", 0, "gaps", {"total": 2.0}, directory=tmp_path)
+    assert zoo.seed_result("tiny", "gaps", directory=tmp_path)["total"] == 2.0
+    with pytest.raises(KeyError, match="seed 1 has no 'gaps'"):
+        zoo.seed_result("tiny", "gaps", 1, directory=tmp_path)
+    with pytest.raises(KeyError, match="no seed 5"):
+        zoo.seed_result("tiny", "gaps", 5, directory=tmp_path)
+    zoo.write_seed_result("tiny", 1, "gaps", {"total": 3.0}, directory=tmp_path)
+    assert zoo.seed_result("tiny", "gaps", 1, directory=tmp_path)["total"] == 3.0
+    path = tmp_path / "tiny.json"
+    info = json.loads(path.read_text())
+    info["seeds"][0]["gaps"]["sha256"] = "0" * 64
+    path.write_text(json.dumps(info))
+    with pytest.raises(ValueError, match="seed 1 was measured on other weights"):
+        zoo.seed_result("tiny", "gaps", 1, directory=tmp_path)

@@ -163,10 +163,11 @@ def _learning_rate(lr: float, lr_final: float | None, step: int, steps: int) -> 
 
 def inference_gaps(model, x: torch.Tensor, steps: int, lr: float = 1e-2, *,
                    samples: int = 100, k: int = 1000,
-                   generator: torch.Generator | None = None) -> Gaps:
+                   generator: torch.Generator | None = None,
+                   lr_final: float | None = None) -> Gaps:
     r"""Split :math:`\log p(x) - \mathrm{ELBO}(q_\phi)` into approximation and amortization gaps.
 
-    :math:`q^*` = :func:`optimise_posterior` (``steps``, ``lr``); both ELBOs
+    :math:`q^*` = :func:`optimise_posterior` (``steps``, ``lr``, ``lr_final``); both ELBOs
     by :func:`elbo_mc` with ``samples`` draws; :math:`\log p(x)` by
     :func:`vaecore.elbo.log_likelihood_is` with ``k`` draws from :math:`q^*`, a
     better proposal than the encoder's. The two ELBOs use the same draws of
@@ -185,7 +186,7 @@ def inference_gaps(model, x: torch.Tensor, steps: int, lr: float = 1e-2, *,
     if generator is None:  # one generator of our own, seeded from the global stream
         seed = int(torch.randint(2 ** 62, ()).item())
         generator = torch.Generator(x.device).manual_seed(seed)
-    optimised = optimise_posterior(model, x, steps, lr, generator=generator)
+    optimised = optimise_posterior(model, x, steps, lr, generator=generator, lr_final=lr_final)
     with torch.no_grad():
         state = generator.get_state()
         elbo_encoder = elbo_mc(model, x, model.encode(x), samples, generator)

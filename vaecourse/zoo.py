@@ -58,8 +58,8 @@ from .store import CheckpointMissing, read_record
 
 __all__ = ["Recipe", "RECIPES", "ALIASES", "SEEDS_FOLDER", "FIRST_STEPS", "FIRST_STEPS_RTOL",
            "recipes", "canonical", "load", "train", "done", "seed_path", "load_seed", "ship_seed",
-           "write_seed_result", "seed_results", "first_steps", "stale_first_steps", "record",
-           "seed_metrics", "verify", "table", "seeds_table", "readme", "main"]
+           "write_seed_result", "seed_result", "seed_results", "first_steps", "stale_first_steps",
+           "record", "seed_metrics", "verify", "table", "seeds_table", "readme", "main"]
 
 #: Where the weights of seeds other than 0 go, beside the records (not shipped).
 SEEDS_FOLDER = "seeds"
@@ -409,6 +409,31 @@ def seed_results(name: str, key: str, directory=None) -> dict[int, dict]:
         raise ValueError(f"{name}: the {key!r} results of seeds {stale} were measured on other "
                          f"weights than the record's; measure them again")
     return {seed: entry[key] for seed, entry, _ in runs}
+
+
+def seed_result(name: str, key: str, seed: int = 0, directory=None) -> dict:
+    """The result stored under ``key`` by :func:`write_seed_result` for one ``seed``.
+
+    For a measurement made on some seeds only (seed 0's shipped weights, say,
+    when the other seeds' weights are no longer here). KeyError when that seed
+    has no such result; ValueError when it was measured on other weights than
+    the record's (its sha256).
+    """
+    info = record(name, directory)
+    if seed == 0:
+        entry, sha = info.get("seed0", {}), info["sha256"]
+    else:
+        entry = next((r for r in info.get("seeds", []) if r["seed"] == seed), None)
+        if entry is None:
+            raise KeyError(f"{name}: the record has no seed {seed}")
+        sha = entry.get("weights_sha256")
+    if key not in entry:
+        raise KeyError(f"{name}: seed {seed} has no {key!r} result; measure it while its "
+                       f"weights are here")
+    if entry[key].get("sha256") != sha:
+        raise ValueError(f"{name}: the {key!r} result of seed {seed} was measured on other "
+                         f"weights than the record's; measure it again")
+    return entry[key]
 
 
 def _write_record(path: Path, info: dict) -> None:
