@@ -41,29 +41,28 @@ def random_flow(batch=4, dim=D, n_layers=3, seed=0, scale=0.4):
 
 
 def flow_map(flow, b, z0):
-    """The flow's map z0 -> z_L for example b alone (z0 ``(D,)``)."""
-    z = torch.zeros(1, flow.mu.shape[0], flow.mu.shape[1], dtype=z0.dtype)
+    """The flow's map z0 -> z_L for example b alone (z0 ``(D,)``; the other rows zero)."""
+    z = torch.zeros(1, *flow.mu.shape, dtype=z0.dtype)
     z = z.index_put((torch.tensor([0]), torch.tensor([b])), z0[None])
-    for layer in range(flow.n_layers):
-        z, _ = flow._step(layer, z)
-    return z[0, b]
+    return flow.transform(z)[0][0, b]
 
 
 def test_log_density_is_the_base_minus_the_log_determinant_of_the_jacobian():
     flow = random_flow()
     z0 = torch.randn(4, D, generator=seeded(1), dtype=torch.float64)
-    z, log_scales = z0[None], torch.zeros(1, 4, dtype=torch.float64)
-    for layer in range(flow.n_layers):
-        z, a = flow._step(layer, z)
-        log_scales = log_scales + a.sum(-1)
+    _, log_det = flow.transform(z0[None])
     for b in range(4):
         jac = torch.autograd.functional.jacobian(lambda v: flow_map(flow, b, v), z0[b])
-        assert_close(torch.linalg.slogdet(jac).logabsdet, log_scales[0, b])
-    # the first layer alone is triangular: output i depends on inputs before i only
+        assert_close(torch.linalg.slogdet(jac).logabsdet, log_det[0, b])
+    # one step alone is triangular: output i depends on inputs before i only
     one = torch.autograd.functional.jacobian(lambda v: flow._step(0, v[None, None].expand(
         1, 4, D))[0][0, 0], z0[0])
     assert torch.equal(one.triu(1), torch.zeros_like(one))
     assert (one.tril(-1).abs() > 0).any()
+    z, log_q = flow.rsample_and_log_prob(3, seeded(2))
+    z0 = flow.base.rsample((3,), generator=seeded(2))
+    assert_close(z, flow.transform(z0)[0])
+    assert_close(log_q, flow.base.log_prob(z0) - flow.transform(z0)[1])
 
 
 def test_density_integrates_to_one_by_importance_sampling():

@@ -125,12 +125,22 @@ class FlowPosterior(nn.Module):
                              ) -> tuple[torch.Tensor, torch.Tensor]:
         r"""``samples`` reparameterised draws ``(S, B, D)`` and their :math:`\log q` ``(S, B)``."""
         check_positive_int("samples", samples)
-        z = self.base.rsample((samples,), generator=generator)
-        log_q = self.base.log_prob(z)
+        z0 = self.base.rsample((samples,), generator=generator)
+        z, log_det = self.transform(z0)
+        return z, self.base.log_prob(z0) - log_det
+
+    def transform(self, z0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""The flow's map :math:`z_0 \mapsto z_L` for ``z0`` ``(S, B, D)``, and its log-determinant.
+
+        Row ``b`` of ``z0`` goes through example ``b``'s steps. Returns
+        ``(z_L, log_det)``, ``log_det`` :math:`= \sum_l \sum_i a_{l,i}` ``(S, B)``, the
+        log absolute determinant of the Jacobian of each draw's map, Equation (iaf-step).
+        """
+        z, log_det = z0, torch.zeros(z0.shape[:-1], dtype=z0.dtype, device=z0.device)
         for layer in range(self.n_layers):
             z, log_scale = self._step(layer, z)
-            log_q = log_q - log_scale.sum(-1)
-        return z, log_q
+            log_det = log_det + log_scale.sum(-1)
+        return z, log_det
 
 
 def _flow_log_weights(model, x, flow: FlowPosterior, samples: int, generator):
