@@ -11,7 +11,7 @@ and log p(x) by importance sampling; the gaps between them, nats per image.
         # seed 0 with each number of SVI (and flow) steps, stored as "gap_convergence"
 
 Seeds other than 0 use the unshipped weights trained on this machine
-(``python -m vaecourse.zoo train NAME --seed S``). About 2 to 4 minutes per
+(``python -m vaecourse.zoo train NAME --seed S``). About 4 to 5 minutes per
 model and seed on one core.
 """
 from __future__ import annotations
@@ -61,6 +61,10 @@ def main(argv=None) -> int:
     parser.add_argument("--write", action="store_true",
                         help="store each result in the seed's entry of the record (key 'gaps')")
     args = parser.parse_args(argv)
+    if args.n_images is not None and args.n_images < 1:
+        parser.error(f"--n-images: expected at least 1 image, got {args.n_images}")
+    if args.convergence and args.seed_runs != "0":
+        parser.error("--convergence measures seed 0 only; drop --seed-runs")
     if args.threads:
         torch.set_num_threads(args.threads)
     x = test_images()[:args.n_images or GAP_IMAGES]

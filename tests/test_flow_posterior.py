@@ -13,8 +13,8 @@ from torch.distributions import MultivariateNormal
 from torch.testing import assert_close
 
 from test_elbo import AffineEncoder, LinearDecoder
-from vaecore.flow_posterior import (FlowPosterior, flow_elbo, log_likelihood_flow_is,
-                                    optimise_flow_posterior)
+from vaecore.flow_posterior import (FlowPosterior, _made_masks, flow_elbo,
+                                    log_likelihood_flow_is, optimise_flow_posterior)
 from vaecore.likelihoods import normal
 from vaecore.posterior import Posterior
 from vaecore.vae import VAE
@@ -65,6 +65,28 @@ def test_log_density_is_the_base_minus_the_log_determinant_of_the_jacobian():
     assert_close(log_q, flow.base.log_prob(z0) - flow.transform(z0)[1])
 
 
+@pytest.mark.parametrize("dim, hidden", [(1, 3), (2, 1), (3, 7), (5, 13)])
+def test_made_masks_connect_each_output_to_every_earlier_input_and_no_other(dim, hidden):
+    for reverse in (False, True):
+        to_hidden, to_out, direct = _made_masks(dim, hidden, reverse)
+        order = torch.arange(dim).flip(0) if reverse else torch.arange(dim)
+        rank = torch.empty(dim, dtype=torch.long)
+        rank[order] = torch.arange(dim)  # position of each coordinate in the layer's order
+        earlier = (rank[:, None] < rank[None, :]).float()  # [j, i]: input j before output i
+        assert torch.equal(direct, earlier)
+        assert torch.equal(((to_hidden @ to_out) > 0).float(), earlier * ((to_hidden @ to_out) > 0))
+        assert torch.equal(((to_hidden @ to_out) > 0).float() + direct > 0, earlier > 0)
+
+
+def test_the_order_is_reversed_from_one_step_to_the_next():
+    flow = random_flow(n_layers=2)
+    z0 = torch.randn(D, dtype=torch.float64)
+    for layer, part in ((0, torch.triu), (1, torch.tril)):
+        jac = torch.autograd.functional.jacobian(lambda v: flow._step(layer, v[None, None].expand(
+            1, 4, D))[0][0, 0], z0)
+        assert torch.equal(part(jac, 1 if layer == 0 else -1), torch.zeros_like(jac))
+
+
 def test_density_integrates_to_one_by_importance_sampling():
     """E_q[r(z) / q(z)] = 1 for a normalised r with lighter tails than q: checks log q whole."""
     flow = random_flow(batch=2, scale=0.2)
@@ -110,7 +132,7 @@ def test_svi_with_the_flow_closes_the_gap_the_diagonal_family_cannot():
     # the flow starts at the encoder, here the best diagonal Gaussian: its gap is the closed form
     assert_close(log_px - start, diagonal_gap.expand(4), atol=0.02, rtol=0)
     assert (log_px - fitted < 0.1 * diagonal_gap).all()
-    # importance sampling with the fitted flow as proposal: close to log p(x), from below
+    # importance sampling with the fitted flow as proposal: close to log p(x)
     estimate = log_likelihood_flow_is(model, x, flow, 2000, chunk=300, generator=seeded(8))
     assert_close(estimate, log_px, atol=0.01, rtol=0)
     assert not any(p.requires_grad for p in flow.parameters())
@@ -121,12 +143,18 @@ def test_bad_arguments_raise():
     base = Posterior(torch.zeros(2, D), torch.zeros(2, D))
     with pytest.raises(ValueError, match="n_layers"):
         FlowPosterior(base, n_layers=0)
+    with pytest.raises(ValueError, match="logvar"):
+        FlowPosterior(Posterior(torch.zeros(2, D), torch.zeros(2, 1)))
+    with pytest.raises(ValueError, match="base.mu"):
+        FlowPosterior(Posterior(torch.zeros(D), torch.zeros(D)))
     model, x, _, _ = correlated_linear_gaussian()
     with pytest.raises(ValueError, match="one per row of the flow"):
         flow_elbo(model, x, FlowPosterior(Posterior(*(t[:2] for t in model.encode(x)))), 3)
     with pytest.raises(ValueError, match="steps"):
         optimise_flow_posterior(model, x, -1)
-    with pytest.raises(ValueError, match="lr: expected a positive learning rate"):
+    with pytest.raises(ValueError, match="samples"):
+        optimise_flow_posterior(model, x, 0, samples=0)
+    with pytest.raises(ValueError, match="lr: expected a positive, finite learning rate"):
         optimise_flow_posterior(model, x, 1, lr=0)
-    with pytest.raises(ValueError, match="lr_final: expected a positive learning rate"):
+    with pytest.raises(ValueError, match="lr_final: expected a positive, finite learning rate"):
         optimise_flow_posterior(model, x, 1, lr_final=-1.0)

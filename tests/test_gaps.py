@@ -13,7 +13,7 @@ import torch
 from torch.testing import assert_close
 
 from test_elbo import closed_form_elbo, exact_posterior, linear_gaussian, seeded
-from vaecore.gaps import Gaps, elbo_mc, inference_gaps, optimise_posterior
+from vaecore.gaps import Gaps, _learning_rate, elbo_mc, inference_gaps, optimise_posterior
 from vaecore.kl import kl_normal_normal
 
 Z_MAX = 4.5
@@ -107,7 +107,7 @@ def test_bad_arguments_raise():
     for steps in (-1, 2.0, True):
         with pytest.raises(ValueError, match="steps: expected an integer >= 0"):
             optimise_posterior(model, x, steps)
-    with pytest.raises(ValueError, match="lr: expected a positive learning rate"):
+    with pytest.raises(ValueError, match="lr: expected a positive, finite learning rate"):
         optimise_posterior(model, x, 3, lr=0.0)
     with pytest.raises(ValueError, match="samples: expected a positive integer"):
         elbo_mc(model, x, model.encode(x), 0)
@@ -126,3 +126,15 @@ def test_a_falling_learning_rate_ends_closer_to_the_posterior():
     assert error["falling"] < error["constant"] / 3, error
     with pytest.raises(ValueError, match="lr_final"):
         optimise_posterior(model, x, 1, lr_final=0.0)
+
+
+def test_the_learning_rate_falls_geometrically_from_lr_to_lr_final():
+    rates = [_learning_rate(0.1, 1e-3, step, 5) for step in range(5)]
+    assert rates[0] == 0.1 and rates[-1] == pytest.approx(1e-3)
+    assert rates[2] == pytest.approx((0.1 * 1e-3) ** 0.5)  # the middle step: geometric mean
+    assert all(a / b == pytest.approx(rates[0] / rates[1]) for a, b in zip(rates, rates[1:]))
+    assert _learning_rate(0.1, None, 3, 5) == 0.1 and _learning_rate(0.1, 1e-3, 0, 1) == 0.1
+    model, x, _, _ = bad_model()
+    for bad in (True, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="lr_final"):
+            optimise_posterior(model, x, 1, lr_final=bad)

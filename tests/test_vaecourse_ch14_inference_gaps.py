@@ -64,3 +64,8 @@ def test_measure_gaps_adds_up_and_the_optimised_posteriors_do_better(monkeypatch
     assert all(p.grad is None for p in model.parameters())
     again = C.measure_gaps(model, x)
     assert again["log_px"] == r["log_px"]  # seeded: a record can be reproduced
+    # no SVI steps: q* is the encoder's q, and the common draws make the gap exactly zero
+    unmoved = C.measure_gaps(model, x, steps=0)
+    assert unmoved["amortization"] == {"mean": 0.0, "sd": 0.0, "se": 0.0}
+    with pytest.raises(ValueError, match="x"):
+        C.measure_gaps(model, x[:0])

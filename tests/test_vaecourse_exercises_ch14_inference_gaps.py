@@ -31,6 +31,12 @@ def _frozen(model, x, generator):
     return -(model.log_likelihood(x, z) + model.prior.log_prob(z) - log_q).mean()
 
 
+def _detached_z_only(model, x, generator):
+    q = model.encode(x)
+    z = q.rsample(generator=generator).detach()
+    return -(model.log_likelihood(x, z) + model.prior.log_prob(z) - q.log_prob(z)).mean()
+
+
 def _summed(model, x, generator):
     q = model.encode(x)
     z = q.rsample(generator=generator)
@@ -40,7 +46,8 @@ def _summed(model, x, generator):
 
 def test_stl_loss_passes_and_names_the_usual_slips():
     assert check_stl_loss(_loss).passed
-    for slip, hint in ((_standard, "score"), (_frozen, "path"), (_summed, "value")):
+    for slip, hint in ((_standard, "score"), (_frozen, "path"), (_detached_z_only, "path"),
+                       (_summed, "value")):
         result = check_stl_loss(slip)
         assert not result.passed and result.hint == hint, result
 

@@ -39,7 +39,7 @@ import math
 import torch
 from torch import nn
 
-from vaecore._checks import check_batch, check_positive_int
+from vaecore._checks import check_batch, check_positive_int, check_same_shape, check_tensor
 from vaecore.elbo import _log_joint
 from vaecore.gaps import _check_lr, _learning_rate
 from vaecore.posterior import Posterior
@@ -73,13 +73,17 @@ class FlowPosterior(nn.Module):
             copied into parameters.
         n_layers: IAF steps, an int ``>= 1``; hidden: hidden units of each
             step's MADE (default ``2 D``); generator: for the random input
-            weights of the MADEs (the output weights are zero).
+            weights of the MADEs (default: the global stream). The output
+            weights are drawn and multiplied by zero, so that the stream a
+            generator advances by does not depend on which weights start at zero.
     """
 
     def __init__(self, base: Posterior, n_layers: int = 2, hidden: int | None = None,
                  generator: torch.Generator | None = None):
         super().__init__()
         check_positive_int("n_layers", n_layers)
+        check_tensor("base.mu", base.mu, ndim=2)
+        check_same_shape(mu=base.mu, logvar=base.logvar)
         batch, dim = base.mu.shape
         hidden = check_positive_int("hidden", 2 * dim if hidden is None else hidden)
         self.mu = nn.Parameter(base.mu.detach().clone())
@@ -151,7 +155,9 @@ def _flow_log_weights(model, x, flow: FlowPosterior, samples: int, generator):
 
 def flow_elbo(model, x: torch.Tensor, flow: FlowPosterior, samples: int,
               generator: torch.Generator | None = None) -> torch.Tensor:
-    r"""Monte-Carlo ELBO of ``flow``: the mean over ``samples`` draws of :math:`\log p(x, z) - \log q(z)`, ``(B,)``.
+    r"""Monte-Carlo ELBO of ``flow``, ``(B,)``: the mean of :math:`\log p(x, z) - \log q(z)` over draws.
+
+    ``samples`` draws per example.
 
     Differentiable; wrap in ``torch.no_grad()`` to evaluate.
     """
@@ -177,7 +183,8 @@ def optimise_flow_posterior(model, x: torch.Tensor, steps: int, lr: float = 1e-3
     IAF steps, then takes ``steps`` Adam steps on minus the sum over examples
     of :func:`flow_elbo` with ``samples`` draws (the standard reparameterization
     gradient); with ``lr_final`` the learning rate falls geometrically from
-    ``lr`` to ``lr_final`` over the steps (Adam's noise floor scales with it). Each example's ELBO depends on its own parameters only, so
+    ``lr`` to ``lr_final`` over the steps (Adam's noise floor scales with it).
+    Each example's ELBO depends on its own parameters only, so
     every example is fitted as if alone. The model's parameters are not
     changed and their ``.grad`` not touched. Call ``model.eval()`` first.
 
@@ -188,6 +195,7 @@ def optimise_flow_posterior(model, x: torch.Tensor, steps: int, lr: float = 1e-3
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps: expected an integer >= 0, got {steps!r}")
     _check_lr(lr, lr_final)
+    check_positive_int("samples", samples)
     if start is None:
         with torch.no_grad():
             start = model.encode(x)

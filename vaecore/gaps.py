@@ -19,6 +19,8 @@ dimensions; nothing here averages over the batch.
 """
 from __future__ import annotations
 
+import math
+from numbers import Real
 from typing import NamedTuple
 
 import torch
@@ -126,7 +128,7 @@ def optimise_posterior(model, x: torch.Tensor, steps: int, lr: float = 1e-2,
     Args:
         model: a VAE; x: data ``(B, ...)``; steps: Adam steps, an int ``>= 0``;
         lr: Adam's learning rate, ``> 0``; generator: for the samples of z;
-        lr_final: the last step's rate (default: ``lr`` throughout).
+        lr_final: the last step's rate (default: ``lr`` throughout; a single step uses ``lr``).
 
     Returns:
         ``Posterior(mu, logvar)``, each ``(B, D)``, detached.
@@ -150,12 +152,15 @@ def optimise_posterior(model, x: torch.Tensor, steps: int, lr: float = 1e-2,
 
 def _check_lr(lr, lr_final) -> None:
     for name, value in (("lr", lr), ("lr_final", lr if lr_final is None else lr_final)):
-        if not value > 0:
-            raise ValueError(f"{name}: expected a positive learning rate, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, Real) or not 0 < value < math.inf:
+            raise ValueError(f"{name}: expected a positive, finite learning rate, got {value!r}")
 
 
 def _learning_rate(lr: float, lr_final: float | None, step: int, steps: int) -> float:
-    """Step ``step``'s rate: ``lr``, or geometric from ``lr`` (first step) to ``lr_final`` (last)."""
+    """Step ``step``'s rate: ``lr``, or geometric from ``lr`` (first step) to ``lr_final`` (last).
+
+    With a single step there is no last step apart from the first: it uses ``lr``.
+    """
     if lr_final is None or steps < 2:
         return lr
     return lr * (lr_final / lr) ** (step / (steps - 1))

@@ -46,6 +46,13 @@ def _same(a, b) -> bool:
     return all(torch.allclose(x, y, rtol=1e-5, atol=1e-6) for x, y in zip(a, b))
 
 
+def _detached_z(model, x, generator):
+    """The slip of detaching z instead of q's parameters: only the score reaches the encoder."""
+    posterior = model.encode(x)
+    z = posterior.rsample(generator=generator).detach()
+    return -(model.log_likelihood(x, z) + model.prior.log_prob(z) - posterior.log_prob(z)).mean()
+
+
 @exercise(negative_elbo_stl)
 def check_stl_loss(stl_loss) -> CheckResult:
     """Check ``stl_loss(model, x, generator)``: minus the one-sample ELBO, batch mean, whose
@@ -83,9 +90,11 @@ def check_stl_loss(stl_loss) -> CheckResult:
                             "log q(z|x) still passes the gradient of μ and log σ² directly: "
                             "evaluate it with detached parameters, so that φ reaches it through "
                             "z only.")
-        encoder = [i for i, (n, _) in enumerate(model.named_parameters()) if n.startswith("encoder")]
-        if all(got_grads[i].abs().max() == 0 for i in encoder):
-            return measured(name, False, f"the encoder gets no gradient {where}", "path",
+        frozen = _value_and_grads(_detached_z, model, x, seed)[1]
+        encoder = [i for i, (n, _) in enumerate(model.named_parameters())
+                   if n.startswith("encoder")]
+        if _same(got_grads, frozen) or all(got_grads[i].abs().max() == 0 for i in encoder):
+            return measured(name, False, f"the encoder gets no path gradient {where}", "path",
                             "z must stay a function of μ and σ (the path): detach the "
                             "parameters inside log q, not z.")
         return measured(name, False, f"the gradients differ from the library's {where}",
@@ -201,5 +210,5 @@ def check_refine(refine) -> CheckResult:
     what = (f"mean ELBO {got:.2f} nats against the encoder's {encoder:.2f}: "
             f"{got - encoder:+.2f} nats per image")
     return measured(name, got - encoder >= REFINE_GAIN, what, "gain",
-                    f"at least {REFINE_GAIN:g} nats are needed; take more steps, or a larger "
+                    f"At least {REFINE_GAIN:g} nats are needed; take more steps, or a larger "
                     "learning rate that falls as the steps go on.")
