@@ -20,7 +20,7 @@ from vaecore.mlp import MLPDecoder, MLPEncoder
 from vaecore.posterior import Posterior
 from vaecore.seeding import local_seed
 from vaecore.vae import VAE
-from ._answers import call, measured
+from ._answers import _as_float, call, measured
 from ._check import CheckResult
 from ._submission import exercise, rng
 
@@ -134,14 +134,13 @@ def check_equicorrelated_gap(equicorrelated_gap) -> CheckResult:
     name = "equicorrelated_gap"
     cases = [(0.5, 2), (0.9, 2), (0.3, 5), (-0.2, 4), (0.8, 20), (0.0, 3), (0.99, 10)]
     for i, (rho, dim) in enumerate(cases):
-        got, failed = call(name, equicorrelated_gap, rho, dim)
+        answer, failed = call(name, equicorrelated_gap, rho, dim)
         if failed is not None:
             return failed
-        try:
-            got = float(got)
-        except (TypeError, ValueError, RuntimeError):
-            return measured(name, False, f"your function returned {type(got).__name__}", "type",
-                            "Return one number: the gap in nats.")
+        got = _as_float(answer)
+        if got is None:
+            return measured(name, False, f"your function returned {type(answer).__name__}",
+                            "type", "Return one number: the gap in nats.")
         want = _gap(rho, dim)
         where = f"(case {i + 1} of {len(cases)}: ρ = {rho:g}, D = {dim})"
         if math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-10):
