@@ -391,15 +391,19 @@ def write_seed_result(name: str, seed: int, key: str, result: dict, directory=No
     return info
 
 
+def _seed_entries(info: dict) -> list[tuple[int, dict, str | None]]:
+    """``(seed, entry holding its stored results, sha256 of its weights)`` for every seed of a record."""
+    return [(0, info.get("seed0", {}), info["sha256"]),
+            *((r["seed"], r, r.get("weights_sha256")) for r in info.get("seeds", []))]
+
+
 def seed_results(name: str, key: str, directory=None) -> dict[int, dict]:
     """``{seed: result}`` stored under ``key`` by :func:`write_seed_result` for seed 0 and every seed.
 
     KeyError naming the seeds that lack it; ValueError when a result was
     measured on other weights than the ones the record names now (its sha256).
     """
-    info = record(name, directory)
-    runs = [(0, info.get("seed0", {}), info["sha256"]),
-            *((r["seed"], r, r.get("weights_sha256")) for r in info.get("seeds", []))]
+    runs = _seed_entries(record(name, directory))
     missing = [seed for seed, entry, _ in runs if key not in entry]
     if missing:
         raise KeyError(f"{name}: seeds {missing} have no {key!r} result; "
@@ -419,14 +423,11 @@ def seed_result(name: str, key: str, seed: int = 0, directory=None) -> dict:
     has no such result; ValueError when it was measured on other weights than
     the record's (its sha256).
     """
-    info = record(name, directory)
-    if seed == 0:
-        entry, sha = info.get("seed0", {}), info["sha256"]
-    else:
-        entry = next((r for r in info.get("seeds", []) if r["seed"] == seed), None)
-        if entry is None:
-            raise KeyError(f"{name}: the record has no seed {seed}")
-        sha = entry.get("weights_sha256")
+    found = [(entry, sha) for s, entry, sha in _seed_entries(record(name, directory))
+             if s == seed]
+    if not found:
+        raise KeyError(f"{name}: the record has no seed {seed}")
+    entry, sha = found[0]
     if key not in entry:
         raise KeyError(f"{name}: seed {seed} has no {key!r} result; measure it while its "
                        f"weights are here")
