@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import pytest
 import torch
@@ -94,5 +95,10 @@ def test_every_record_holds_three_seeds_with_the_same_metrics(label, name):
 
 @pytest.mark.slow
 def test_evaluate_reproduces_the_record_of_seed_0():
-    """One setting (evaluation is the same code for all five, and takes one to two minutes)."""
-    reproduced_metrics(C.SETTINGS[3][1], C.evaluate_collapse)
+    """One setting (evaluation is the same code for all five), every entry but the IS estimate.
+
+    The IS estimate on 2,000 images is four fifths of the evaluation's two minutes; its
+    estimator is tested in the library, and leaving it out changes no other entry.
+    """
+    reproduced_metrics(C.SETTINGS[3][1], partial(C.evaluate_collapse, importance_sampled=False),
+                       left_out=("nll_is", "nll_is_se", "negative_elbo_is_images"))
