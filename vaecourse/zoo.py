@@ -52,7 +52,8 @@ from vaecore.device import default_device
 from . import provenance, store
 from .chapters import (ch05_first_vae, ch06_latent_space, ch07_beta, ch08_residual_vae,
                        ch09_vae_vs_gan, ch10_mmd_vae, ch11_evaluation, ch12_disentanglement,
-                       ch13_posterior_collapse, ch14_inference_gaps)
+                       ch13_posterior_collapse, ch14_inference_gaps,
+                       ch15_conditional_vae)
 from .recipe import Recipe
 from .store import CheckpointMissing, read_record
 
@@ -78,6 +79,7 @@ RECIPES: dict[str, Recipe] = {
     **ch12_disentanglement.RECIPES,
     **ch13_posterior_collapse.RECIPES,
     **ch14_inference_gaps.RECIPES,
+    **ch15_conditional_vae.RECIPES,
 }
 
 #: The checkpoint names of release 0.1 (deprecated in 0.2; removed in the release after it).
