@@ -10,7 +10,7 @@ Adam 1e-3):
   (:data:`OBSERVED`) and models the other three, with a conditional prior
   :math:`p(z \mid y)`; the deterministic :class:`vaecore.cvae.Completer` fills
   the same pixels with one Bernoulli probability each. Both MLPs with two
-  hidden layers of :data:`COMPLETION_HIDDEN`; three seeds each.
+  hidden layers of :data:`COMPLETION_HIDDEN` units; three seeds each.
 - **learning from 100 labels** (:data:`SEMI_SUPERVISED`): Kingma et al.'s M2
   (:class:`vaecore.semisupervised.M2`, one hidden layer of :data:`M2_HIDDEN`
   softplus units, a latent of :data:`M2_LATENT`, as in the paper) trained on
@@ -59,7 +59,7 @@ SEEDS = (0, 1, 2)
 #: The observed quadrant: 2 is the bottom left (0 top left, 1 top right, 3 bottom right).
 OBSERVED = (2,)
 COMPLETION_LATENT = 20
-COMPLETION_HIDDEN = (500, 500)
+COMPLETION_HIDDEN = (256, 256)
 COMPLETION_EPOCHS = 20
 #: The importance-sampled conditional log-likelihood: the first IS_IMAGES test images, IS_K
 #: samples each.
@@ -67,14 +67,14 @@ IS_IMAGES, IS_K = 2_000, 500
 
 
 def cvae_model(seed: int = 0) -> ConditionalVAE:
-    """A seeded CVAE: prior, recognition and decoder MLPs with hidden layers 500-500, z of 20."""
+    """A seeded CVAE: prior, recognition and decoder MLPs with hidden layers 256-256, z of 20."""
     with local_seed(seed):
         return ConditionalVAE(28, OBSERVED, latent_dim=COMPLETION_LATENT,
                               hidden=COMPLETION_HIDDEN)
 
 
 def completer_model(seed: int = 0) -> Completer:
-    """A seeded deterministic completer: an MLP 784-500-500-588 to the hidden pixels' logits."""
+    """A seeded deterministic completer: an MLP 784-256-256-588 to the hidden pixels' logits."""
     with local_seed(seed):
         return Completer(28, OBSERVED, hidden=COMPLETION_HIDDEN)
 
@@ -274,13 +274,13 @@ RECIPES = {
     COMPLETION[0][1]: replace(mnist_recipe(
         cvae_model, loss=cvae_loss, epochs=COMPLETION_EPOCHS,
         summary=(f"MNIST (dynamically binarized; {_DATA}), {_QUADRANTS}; conditional VAE: "
-                 f"prior, recognition and decoder MLPs 500-500, z of {COMPLETION_LATENT}, "
+                 f"prior, recognition and decoder MLPs 256-256, z of {COMPLETION_LATENT}, "
                  f"minus the conditional ELBO, Adam 1e-3, batch 128, {COMPLETION_EPOCHS} epochs")),
         evaluate=evaluate_cvae),
     COMPLETION[1][1]: replace(mnist_recipe(
         completer_model, loss=completer_loss, epochs=COMPLETION_EPOCHS,
         summary=(f"MNIST (dynamically binarized; {_DATA}), {_QUADRANTS}; deterministic MLP "
-                 f"784-500-500-588, binary cross-entropy, Adam 1e-3, batch 128, "
+                 f"784-256-256-588, binary cross-entropy, Adam 1e-3, batch 128, "
                  f"{COMPLETION_EPOCHS} epochs")),
         evaluate=evaluate_completer),
     SEMI_SUPERVISED[0][1]: Recipe(
