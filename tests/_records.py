@@ -19,3 +19,15 @@ def reproduced_metrics(name: str, evaluate, left_out: tuple[str, ...] = ()) -> d
     for key, value in metrics.items():
         assert value == pytest.approx(info["metrics"][key], rel=1e-6, abs=1e-9), key
     return metrics
+
+
+def seed_runs(name: str, seeds) -> list[dict]:
+    """The record of ``name`` and its seeds' entries, asserted to be ``seeds`` in order with the
+    same metric names."""
+    info = zoo.record(name)
+    runs = [info, *info["seeds"]]
+    recorded = [r.get("seed", 0) for r in runs]
+    assert recorded == list(seeds), f"{name}: seeds {recorded}, expected {list(seeds)}"
+    for r in runs:
+        assert r["metrics"].keys() == info["metrics"].keys(), f"{name}, seed {r.get('seed', 0)}"
+    return runs

@@ -18,7 +18,9 @@ Adam 1e-3):
   their label; and the same classifier network, at the same initialisation,
   trained on those labelled images alone. Seed ``s`` draws the labelled subset
   (:func:`labelled_subset` with seed ``s``), so the three seeds are three draws
-  of the 100 labels, and the two recipes of one seed share theirs.
+  of the 100 labels, and the two recipes of one seed share theirs. The unlabelled
+  images are binarized afresh in every batch; the labelled rows (the 100 images
+  repeated) once each (:func:`labelled_rows`).
 
 M2 is also a label-conditional generator: :math:`p(x \mid y, z)` draws a
 chosen digit in a chosen style.
@@ -84,7 +86,8 @@ def evaluate_cvae(model: ConditionalVAE) -> dict:
     """What the record keeps of a CVAE, on the fixed binarized test images, nats per image.
 
     ``test_loss``, ``test_log_likelihood``, ``test_kl``: minus the conditional
-    ELBO and its terms on all 10,000 (one z each, :func:`vaecourse.protocol.evaluate_elbo`);
+    ELBO, :math:`\\log p(x \\mid y, z)` and the KL, on all 10,000 (one z each,
+    :func:`vaecourse.protocol.evaluate_elbo`);
     ``nll_is``, ``nll_is_se``: :math:`-\\log \\hat p(x \\mid y)` of the hidden
     pixels with :data:`IS_K` importance samples on the first :data:`IS_IMAGES`
     (mean and standard error over images; one generator seeded with
@@ -104,8 +107,8 @@ def evaluate_cvae(model: ConditionalVAE) -> dict:
 @torch.no_grad()
 def evaluate_completer(model: Completer) -> dict:
     """``test_loss`` and ``test_log_likelihood`` (exact) on all 10,000 test images;
-    ``nll_is_images`` and ``nll_is_images_se``: minus the log-likelihood on the first
-    :data:`IS_IMAGES`, the images of the CVAE's ``nll_is``."""
+    ``nll_is_images`` and ``nll_is_images_se``: minus the (exact) log-likelihood on the first
+    :data:`IS_IMAGES`, the images of the CVAE's importance-sampled ``nll_is``."""
     model.eval()
     x = test_images()
     metrics = evaluate_elbo(model, x, loss_fn=completer_loss)
@@ -161,11 +164,17 @@ def labelled_subset(y: torch.Tensor, per_class: int = LABELS_PER_CLASS, *, seed:
                     n_classes: int = 10) -> torch.Tensor:
     """Indices of ``per_class`` images of each class, drawn at random (``seed``), sorted.
 
-    The same indices for the same labels and seed; a different ``seed`` is
-    another draw of the labelled subset.
+    ``y``: integer labels in ``[0, n_classes)``. The same indices for the same
+    labels and seed; a different ``seed`` is another draw of the labelled subset.
     """
-    if not (isinstance(per_class, int) and per_class >= 1):
+    if isinstance(per_class, bool) or not (isinstance(per_class, int) and per_class >= 1):
         raise ValueError(f"per_class: expected an integer >= 1, got {per_class!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed: expected an integer, got {seed!r}")
+    if y.dtype.is_floating_point or y.dim() != 1 or (len(y) and (y.min() < 0
+                                                             or y.max() >= n_classes)):
+        raise ValueError(f"y: expected integer labels in [0, {n_classes}) of shape (N,), got "
+                         f"{y.dtype} of shape {tuple(y.shape)}")
     g = torch.Generator().manual_seed(seed)
     chosen = []
     for c in range(n_classes):
@@ -179,7 +188,11 @@ def labelled_subset(y: torch.Tensor, per_class: int = LABELS_PER_CLASS, *, seed:
 def labelled_rows(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The labelled subset of seed ``seed`` (:func:`labelled_subset` of the 55,000 training
     images), repeated in shuffled rounds to ``n`` rows and binarized (each row its own
-    Bernoulli draw, fixed over epochs): ``(x_l, y_l)``."""
+    Bernoulli draw, fixed over epochs): ``(x_l, y_l)``.
+
+    One generator seeded with ``seed`` draws the rounds' orders, then the bits: the first
+    rows hold the same images for every ``n``, but their bits depend on ``n``.
+    """
     (x, y), _ = train_split()
     idx = labelled_subset(y, seed=seed)
     g = torch.Generator().manual_seed(seed)
@@ -270,19 +283,22 @@ SEMI_SUPERVISED = (("M2", _semi_name("m2")), ("classifier alone", _semi_name("cl
 _LABELS = (f"{10 * LABELS_PER_CLASS} labels ({LABELS_PER_CLASS} per class, drawn by the seed) "
            f"among the 55,000 training images (a random 5,000 held out, seed 0)")
 
+
+def _completion_recipe(build, loss, evaluate, model: str) -> Recipe:
+    summary = (f"MNIST (dynamically binarized; {_DATA}), {_QUADRANTS}; {model}, Adam 1e-3, "
+               f"batch 128, {COMPLETION_EPOCHS} epochs")
+    return replace(mnist_recipe(build, loss=loss, epochs=COMPLETION_EPOCHS, summary=summary),
+                   evaluate=evaluate)
+
+
 RECIPES = {
-    COMPLETION[0][1]: replace(mnist_recipe(
-        cvae_model, loss=cvae_loss, epochs=COMPLETION_EPOCHS,
-        summary=(f"MNIST (dynamically binarized; {_DATA}), {_QUADRANTS}; conditional VAE: "
-                 f"prior, recognition and decoder MLPs 256-256, z of {COMPLETION_LATENT}, "
-                 f"minus the conditional ELBO, Adam 1e-3, batch 128, {COMPLETION_EPOCHS} epochs")),
-        evaluate=evaluate_cvae),
-    COMPLETION[1][1]: replace(mnist_recipe(
-        completer_model, loss=completer_loss, epochs=COMPLETION_EPOCHS,
-        summary=(f"MNIST (dynamically binarized; {_DATA}), {_QUADRANTS}; deterministic MLP "
-                 f"784-256-256-588, binary cross-entropy, Adam 1e-3, batch 128, "
-                 f"{COMPLETION_EPOCHS} epochs")),
-        evaluate=evaluate_completer),
+    COMPLETION[0][1]: _completion_recipe(
+        cvae_model, cvae_loss, evaluate_cvae,
+        f"conditional VAE: prior, recognition and decoder MLPs 256-256, z of "
+        f"{COMPLETION_LATENT}, minus the conditional ELBO"),
+    COMPLETION[1][1]: _completion_recipe(
+        completer_model, completer_loss, evaluate_completer,
+        "deterministic MLP 784-256-256-588, binary cross-entropy"),
     SEMI_SUPERVISED[0][1]: Recipe(
         build=m2_model, loss=partial(m2_fit_loss, classifier_weight=CLASSIFIER_WEIGHT),
         data=mnist_split, epochs=M2_EPOCHS, evaluate=evaluate_m2, trainer=_m2_trainer,
