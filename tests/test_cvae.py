@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
-from vaecore.cvae import (HIDDEN_VALUE, Completer, ConditionalVAE, completer_loss,
-                          conditional_log_likelihood_is, cvae_loss, quadrant_mask)
+from vaecore.cvae import (HIDDEN_VALUE, Completer, ConditionalVAE, LabelCVAE, completer_loss,
+                          conditional_log_likelihood_is, cvae_loss, label_cvae_loss,
+                          quadrant_mask)
 from vaecore.seeding import local_seed
 from vaecore.train import fit
 
@@ -121,3 +122,52 @@ def test_both_train_with_fit_on_whole_images():
     top = quadrant_mask(8, (0, 1))
     assert all(torch.equal(d[:, 0][:, top], images[:4, 0][:, top]) for d in draws)
     assert math.isfinite(conditional_log_likelihood_is(cvae, images, 50).mean().item())
+
+
+def _label_model(seed=0):
+    with local_seed(seed):
+        return LabelCVAE(size=8, n_classes=3, latent_dim=2, hidden=(16,))
+
+
+def test_label_cvae_starts_from_a_standard_prior_and_checks_its_labels():
+    model = _label_model()
+    y = torch.tensor([0, 2, 1])
+    prior = model.prior(y)
+    assert torch.equal(prior.mu, torch.zeros(3, 2))
+    assert torch.equal(prior.logvar, torch.zeros(3, 2))
+    assert model.decode(torch.zeros(5, 3, 2), y).shape == (5, 3, 64)
+    assert model.sample(y, torch.Generator().manual_seed(0)).shape == (3, 1, 8, 8)
+    for bad in (torch.tensor([0, 3]), torch.tensor([-1]), torch.tensor([0.0, 1.0])):
+        with pytest.raises(ValueError, match="y: expected"):
+            model.prior_table.data.normal_()
+            model.encode(_images(len(bad)), bad)
+
+
+def test_label_cvae_loss_is_the_conditional_elbo_against_torch_distributions():
+    model = _label_model()
+    with torch.no_grad():
+        model.prior_table.normal_(generator=torch.Generator().manual_seed(3))
+    x, y = _images(5), torch.tensor([0, 1, 2, 1, 0])
+    terms = label_cvae_loss(model, x, y, torch.Generator().manual_seed(4))
+    q, p = model.encode(x, y), model.prior(y)
+    z = q.rsample(generator=torch.Generator().manual_seed(4))
+    log_lik = Bernoulli(logits=model.decode(z, y)).log_prob(x.flatten(1)).sum(-1)
+    kl = kl_divergence(Normal(q.mu, (0.5 * q.logvar).exp()),
+                       Normal(p.mu, (0.5 * p.logvar).exp())).sum(-1)
+    assert torch.allclose(terms.log_likelihood, log_lik, atol=1e-5)
+    assert torch.allclose(terms.kl, kl, atol=1e-5)
+    assert terms.loss.item() == pytest.approx((kl - log_lik).mean().item(), abs=1e-5)
+
+
+def test_label_cvae_learns_each_class_and_its_prior():
+    # two classes of 8x8 images: the top half on, or the bottom half on
+    top = torch.zeros(1, 1, 8, 8)
+    top[..., :4, :] = 1
+    x = torch.cat([top, 1 - top]).repeat(32, 1, 1, 1)
+    y = torch.tensor([0, 1]).repeat(32)
+    model = _label_model()
+    fit(model, label_cvae_loss, (x, y), epochs=60, batch_size=16, lr=1e-2, progress=False)
+    samples = model.sample(torch.tensor([0, 1]).repeat(10), torch.Generator().manual_seed(0))
+    assert samples[0::2, 0, :4].mean() > 0.9 and samples[0::2, 0, 4:].mean() < 0.1
+    assert samples[1::2, 0, 4:].mean() > 0.9 and samples[1::2, 0, :4].mean() < 0.1
+    assert model.prior_table.abs().max() > 0.1  # the KL moved each class's prior

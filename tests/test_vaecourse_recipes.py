@@ -30,7 +30,7 @@ def synthetic(name: str, n: int = 8):
     data = next(d for d in SHAPES if name.startswith(d + "-"))
     g = torch.Generator().manual_seed(0)
     x = torch.rand(n, *SHAPES[data], generator=g)
-    if "-classifier-" in name:
+    if "-classifier-" in name or "-labelcvae-" in name:  # trained on (images, labels)
         return (x, torch.randint(CLASSES[data], (n,), generator=g))
     if "-dlogistic-" in name:  # a likelihood of the 256 levels k/255 only
         return (x * 255).round() / 255

@@ -29,6 +29,11 @@ conditional model too, :math:`p(x \mid y) = \prod_i \mathrm{Bernoulli}(x_i;
 completer's exact. The completer gives one completion per input; the CVAE one
 per draw of :math:`z \sim p(z \mid y)`.
 
+:class:`LabelCVAE` conditions on a class instead: :math:`y` is a label, the
+prior :math:`p(z \mid y)` one learned diagonal Gaussian per class, and
+:math:`x` the whole image (:func:`label_cvae_loss`, a ``fit`` loss on
+``(images, labels)``).
+
 Reduction rule: per-example terms ``(B,)`` are summed over the hidden pixels and
 the latent dimensions; only the ``loss`` field averages over the batch.
 """
@@ -47,7 +52,8 @@ from .mlp import _hidden_layers
 from .posterior import Posterior
 
 __all__ = ["HIDDEN_VALUE", "quadrant_mask", "CVAETerms", "ConditionalVAE", "cvae_loss",
-           "conditional_log_likelihood_is", "Completer", "CompleterTerms", "completer_loss"]
+           "conditional_log_likelihood_is", "Completer", "CompleterTerms", "completer_loss",
+           "LabelCVAE", "label_cvae_loss"]
 
 #: The value of the hidden pixels in the condition ``y``.
 HIDDEN_VALUE = -1.0
@@ -229,3 +235,70 @@ def completer_loss(model: Completer, images: torch.Tensor,
     x, y = model.split(images)
     log_likelihood = log_prob_bernoulli(x, model(y))
     return CompleterTerms(-log_likelihood.mean(), log_likelihood)
+
+
+class LabelCVAE(nn.Module):
+    r"""CVAE for whole ``(1, size, size)`` images given their class.
+
+    Prior :math:`p(z \mid y) = \mathcal N(\mu_y, \operatorname{diag}\sigma_y^2)`, one
+    learned mean and log-variance per class (initialised to :math:`\mathcal N(0, I)`);
+    recognition network :math:`(x, y) \mapsto (\mu_q, \log\sigma_q^2)` and decoder
+    :math:`(z, y) \mapsto` pixel logits, MLPs with ReLU hidden layers ``hidden``; ``y``
+    enters them one-hot.
+    """
+
+    def __init__(self, size: int = 28, n_classes: int = 10, latent_dim: int = 20,
+                 hidden: Sequence[int] = (256, 256)):
+        super().__init__()
+        self.size = check_positive_int("size", size)
+        self.n_classes = check_positive_int("n_classes", n_classes)
+        self.latent_dim = check_positive_int("latent_dim", latent_dim)
+        hidden = [check_positive_int("hidden", h) for h in hidden]
+        self.x_dim = size * size
+        self.prior_table = nn.Parameter(torch.zeros(n_classes, 2 * latent_dim))
+        self.recognition_net = _mlp([self.x_dim + n_classes, *hidden, 2 * latent_dim])
+        self.decoder = _mlp([latent_dim + n_classes, *hidden, self.x_dim])
+
+    def _onehot(self, y: torch.Tensor) -> torch.Tensor:
+        if y.dtype.is_floating_point or y.dim() != 1:
+            raise ValueError(f"y: expected integer labels of shape (B,), got {y.dtype} of "
+                             f"shape {tuple(y.shape)}")
+        if len(y) and (y.min() < 0 or y.max() >= self.n_classes):
+            raise ValueError(f"y: expected labels in [0, {self.n_classes}), got "
+                             f"{y.min().item()} to {y.max().item()}")
+        return nn.functional.one_hot(y, self.n_classes).to(self.prior_table.dtype)
+
+    def prior(self, y: torch.Tensor) -> Posterior:
+        r""":math:`p(z \mid y)` as ``Posterior(mu, logvar)``, each ``(B, latent_dim)``."""
+        return Posterior(*self.prior_table[y].chunk(2, dim=-1))
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor) -> Posterior:
+        r""":math:`q(z \mid x, y)` for images ``(B, 1, size, size)`` and labels ``(B,)``."""
+        check_tensor("x", x, ndim=4)
+        return Posterior(*self.recognition_net(
+            torch.cat([x.flatten(1), self._onehot(y)], -1)).chunk(2, dim=-1))
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Pixel logits ``(..., size²)`` for codes ``z`` ``(..., latent_dim)`` and labels."""
+        onehot = self._onehot(y)
+        return self.decoder(torch.cat([z, onehot.expand(*z.shape[:-1], onehot.shape[-1])], -1))
+
+    @torch.no_grad()
+    def sample(self, y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        r"""One image per label, ``(B, 1, size, size)``: the decoder's means for
+        :math:`z \sim p(z \mid y)`."""
+        z = self.prior(y).rsample(generator=generator)
+        return torch.sigmoid(self.decode(z, y)).view(-1, 1, self.size, self.size)
+
+
+def label_cvae_loss(model: LabelCVAE, x: torch.Tensor, y: torch.Tensor,
+                    generator: torch.Generator | None = None) -> CVAETerms:
+    r"""Minus the conditional ELBO of images ``x`` given their labels ``y``, batch mean; a ``fit``
+    loss on ``(images, labels)``: one :math:`z \sim q(z \mid x, y)`, the KL to
+    :math:`p(z \mid y)` in closed form."""
+    q, p = model.encode(x, y), model.prior(y)
+    z = q.rsample(generator=generator)
+    log_likelihood = log_prob_bernoulli(x.flatten(1), model.decode(z, y))
+    kl = kl_normal_normal(q.mu, q.logvar, p.mu, p.logvar)
+    return CVAETerms((kl - log_likelihood).mean(), log_likelihood, kl)
+

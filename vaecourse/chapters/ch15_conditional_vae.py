@@ -22,6 +22,10 @@ Adam 1e-3):
   images are binarized afresh in every batch; the labelled rows (the 100 images
   repeated) once each (:func:`labelled_rows`).
 
+- **generating a chosen digit** (:data:`LABEL_CVAE`): a CVAE given the class of
+  every training image (:class:`vaecore.cvae.LabelCVAE`, one learned Gaussian
+  prior per class), the completion models' widths; three seeds.
+
 M2 is also a label-conditional generator: :math:`p(x \mid y, z)` draws a
 chosen digit in a chosen style.
 """
@@ -36,8 +40,8 @@ import torch
 from torch import nn
 
 from vaecore import data
-from vaecore.cvae import (Completer, ConditionalVAE, completer_loss,
-                          conditional_log_likelihood_is, cvae_loss)
+from vaecore.cvae import (Completer, ConditionalVAE, LabelCVAE, completer_loss,
+                          conditional_log_likelihood_is, cvae_loss, label_cvae_loss)
 from vaecore.semisupervised import M2, labelled_pairs, m2_fit_loss, unlabelled_bound
 from vaecore.seeding import local_seed
 from vaecore.train import fit
@@ -48,7 +52,8 @@ from ..recipe import Recipe, checkpoint_name
 
 __all__ = ["OBSERVED", "COMPLETION_LATENT", "COMPLETION_HIDDEN", "COMPLETION_EPOCHS",
            "IS_IMAGES", "IS_K", "cvae_model", "completer_model", "evaluate_cvae",
-           "evaluate_completer", "COMPLETION", "LABELS_PER_CLASS", "M2_HIDDEN", "M2_LATENT",
+           "evaluate_completer", "COMPLETION", "LABEL_CVAE", "SAMPLES_PER_CLASS",
+           "label_cvae_model", "evaluate_label_cvae", "LABELS_PER_CLASS", "M2_HIDDEN", "M2_LATENT",
            "M2_EPOCHS", "CLASSIFIER_WEIGHT", "M2_BATCH", "VAL_SEED", "BASELINE_STEPS",
            "m2_model", "labelled_subset",
            "train_split", "labelled_rows", "ClassifierTerms", "classifier_loss", "evaluate_m2",
@@ -130,6 +135,48 @@ def _completion_name(kind: str) -> str:
 
 #: ``(label, checkpoint name)`` of the two completion models.
 COMPLETION = (("CVAE", _completion_name("cvae")), ("deterministic", _completion_name("completer")))
+
+# --- generating a chosen digit -------------------------------------------------------------
+
+#: The label-conditional CVAE: the completion models' widths, latent size and epochs.
+LABEL_CVAE = checkpoint_name("mnist", "mlp", "bernoulli", "labelcvae", z=COMPLETION_LATENT,
+                             epochs=COMPLETION_EPOCHS)
+#: Its recorded samples: SAMPLES_PER_CLASS of each class, read by chapter 9's judge.
+SAMPLES_PER_CLASS = 100
+
+
+def label_cvae_model(seed: int = 0) -> LabelCVAE:
+    """A seeded label-conditional CVAE: a Gaussian prior per class, recognition 794-256-256-40,
+    decoder 30-256-256-784."""
+    with local_seed(seed):
+        return LabelCVAE(28, 10, latent_dim=COMPLETION_LATENT, hidden=COMPLETION_HIDDEN)
+
+
+@torch.no_grad()
+def evaluate_label_cvae(model: LabelCVAE) -> dict:
+    """``test_loss``, ``test_log_likelihood``, ``test_kl``: minus the conditional ELBO of each
+    fixed binarized test image given its label and its terms (nats per image, one z each, a
+    generator seeded with ``EVAL_SEED``, batches of 1,000); ``sample_agreement``: the share of
+    :data:`SAMPLES_PER_CLASS` samples of each class that chapter 9's judge
+    (``mnist32-lenet-classifier-e3``) reads as that class."""
+    from vaecore.data import pad_to_32
+    from .. import zoo
+    model.eval()
+    x, y = test_images(), data.mnist("test").y
+    g = torch.Generator().manual_seed(EVAL_SEED)
+    sums = {"loss": 0.0, "log_likelihood": 0.0, "kl": 0.0}
+    for i in range(0, len(x), 1000):
+        terms = label_cvae_loss(model, x[i:i + 1000], y[i:i + 1000], generator=g)
+        sums["loss"] += terms.loss.item() * len(terms.kl)
+        sums["log_likelihood"] += terms.log_likelihood.sum().item()
+        sums["kl"] += terms.kl.sum().item()
+    metrics = {f"test_{k}": v / len(x) for k, v in sums.items()}
+    judge = zoo.load("mnist32-lenet-classifier-e3", train_if_missing=False)[0].eval()
+    wanted = torch.arange(10).repeat_interleave(SAMPLES_PER_CLASS)
+    samples = model.sample(wanted, generator=g)
+    metrics["sample_agreement"] = (judge(pad_to_32(samples)).argmax(1) == wanted
+                                   ).double().mean().item()
+    return metrics
 
 # --- learning from 100 labels --------------------------------------------------------------
 
@@ -299,6 +346,13 @@ RECIPES = {
     COMPLETION[1][1]: _completion_recipe(
         completer_model, completer_loss, evaluate_completer,
         "deterministic MLP 784-256-256-588, binary cross-entropy"),
+    LABEL_CVAE: replace(mnist_recipe(
+        label_cvae_model, loss=label_cvae_loss, epochs=COMPLETION_EPOCHS,
+        summary=(f"MNIST (dynamically binarized; {_DATA}) with every label; label-conditional "
+                 f"VAE: a Gaussian prior per class, recognition 794-256-256-"
+                 f"{2 * COMPLETION_LATENT}, decoder {COMPLETION_LATENT + 10}-256-256-784, minus "
+                 f"the conditional ELBO, Adam 1e-3, batch 128, {COMPLETION_EPOCHS} epochs")),
+        data=train_split, evaluate=evaluate_label_cvae),
     SEMI_SUPERVISED[0][1]: Recipe(
         build=m2_model, loss=partial(m2_fit_loss, classifier_weight=CLASSIFIER_WEIGHT),
         data=mnist_split, epochs=M2_EPOCHS, evaluate=evaluate_m2, trainer=_m2_trainer,
