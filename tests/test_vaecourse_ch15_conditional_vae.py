@@ -47,7 +47,8 @@ def test_labelled_rows_repeat_one_draw_of_the_training_images_binarized():
 
 
 def test_models_are_seeded_and_shaped_as_the_summaries_say():
-    assert isinstance(C.cvae_model(), ConditionalVAE) and isinstance(C.completer_model(), Completer)
+    assert isinstance(C.cvae_model(), ConditionalVAE)
+    assert isinstance(C.completer_model(), Completer)
     m = C.m2_model(1)
     assert isinstance(m, M2) and m.latent_dim == C.M2_LATENT
     assert torch.equal(m.classifier[-1].weight, C.m2_model(1).classifier[-1].weight)
@@ -86,10 +87,12 @@ def test_the_recipes_use_the_chapters_builders_and_evaluations():
     assert recipes[C.COMPLETION[1][1]].evaluate is C.evaluate_completer
     assert recipes[C.SEMI_SUPERVISED[0][1]].evaluate is C.evaluate_m2
     assert recipes[C.SEMI_SUPERVISED[1][1]].evaluate is C.evaluate_classifier
+    assert recipes[C.LABEL_CVAE].evaluate is C.evaluate_label_cvae
     assert all(n in recipes for _, n in C.COMPLETION + C.SEMI_SUPERVISED)
 
 
-@pytest.mark.parametrize("label, name", C.COMPLETION + C.SEMI_SUPERVISED)
+@pytest.mark.parametrize("label, name", C.COMPLETION + C.SEMI_SUPERVISED
+                         + (("label CVAE", C.LABEL_CVAE),))
 def test_every_record_holds_three_seeds_with_the_same_metrics(label, name):
     for run in seed_runs(name, C.SEEDS):
         m = run["metrics"]
@@ -100,9 +103,10 @@ def test_every_record_holds_three_seeds_with_the_same_metrics(label, name):
             assert m["nll_is_se"] > 0 and m["test_kl"] > 0
 
 
-def test_the_completer_and_classifier_records_are_reproduced():
+def test_the_completer_classifier_and_label_cvae_records_are_reproduced():
     reproduced_metrics(C.COMPLETION[1][1], C.evaluate_completer)
     reproduced_metrics(C.SEMI_SUPERVISED[1][1], C.evaluate_classifier)
+    reproduced_metrics(C.LABEL_CVAE, C.evaluate_label_cvae)
 
 
 @pytest.mark.slow

@@ -42,22 +42,25 @@ from torch import nn
 from vaecore import data
 from vaecore.cvae import (Completer, ConditionalVAE, LabelCVAE, completer_loss,
                           conditional_log_likelihood_is, cvae_loss, label_cvae_loss)
+from vaecore.data import pad_to_32
 from vaecore.semisupervised import M2, labelled_pairs, m2_fit_loss, unlabelled_bound
 from vaecore.seeding import local_seed
 from vaecore.train import fit
 
+from .. import store
 from ..protocol import (EVAL_SEED, N_VAL, SPLIT_SEED, evaluate_elbo, mnist_recipe, mnist_split,
                         test_images)
 from ..recipe import Recipe, checkpoint_name
+from .ch09_vae_vs_gan import NAMES as CH09_NAMES, lenet
 
 __all__ = ["OBSERVED", "COMPLETION_LATENT", "COMPLETION_HIDDEN", "COMPLETION_EPOCHS",
            "IS_IMAGES", "IS_K", "cvae_model", "completer_model", "evaluate_cvae",
-           "evaluate_completer", "COMPLETION", "LABEL_CVAE", "SAMPLES_PER_CLASS",
-           "label_cvae_model", "evaluate_label_cvae", "LABELS_PER_CLASS", "M2_HIDDEN", "M2_LATENT",
-           "M2_EPOCHS", "CLASSIFIER_WEIGHT", "M2_BATCH", "VAL_SEED", "BASELINE_STEPS",
-           "m2_model", "labelled_subset",
-           "train_split", "labelled_rows", "ClassifierTerms", "classifier_loss", "evaluate_m2",
-           "evaluate_classifier", "SEMI_SUPERVISED", "SEEDS", "RECIPES"]
+           "evaluate_completer", "COMPLETION", "LABEL_CVAE", "SAMPLES_PER_CLASS", "JUDGE",
+           "label_cvae_model", "evaluate_label_cvae", "LABELS_PER_CLASS", "M2_HIDDEN",
+           "M2_LATENT", "M2_EPOCHS", "CLASSIFIER_WEIGHT", "M2_BATCH", "VAL_SEED",
+           "BASELINE_STEPS", "m2_model", "labelled_subset", "train_split", "labelled_rows",
+           "ClassifierTerms", "classifier_loss", "evaluate_m2", "evaluate_classifier",
+           "SEMI_SUPERVISED", "SEEDS", "RECIPES"]
 
 SEEDS = (0, 1, 2)
 
@@ -143,6 +146,7 @@ LABEL_CVAE = checkpoint_name("mnist", "mlp", "bernoulli", "labelcvae", z=COMPLET
                              epochs=COMPLETION_EPOCHS)
 #: Its recorded samples: SAMPLES_PER_CLASS of each class, read by chapter 9's judge.
 SAMPLES_PER_CLASS = 100
+JUDGE = CH09_NAMES["judge"]
 
 
 def label_cvae_model(seed: int = 0) -> LabelCVAE:
@@ -159,8 +163,6 @@ def evaluate_label_cvae(model: LabelCVAE) -> dict:
     generator seeded with ``EVAL_SEED``, batches of 1,000); ``sample_agreement``: the share of
     :data:`SAMPLES_PER_CLASS` samples of each class that chapter 9's judge
     (``mnist32-lenet-classifier-e3``) reads as that class."""
-    from vaecore.data import pad_to_32
-    from .. import zoo
     model.eval()
     x, y = test_images(), data.mnist("test").y
     g = torch.Generator().manual_seed(EVAL_SEED)
@@ -171,7 +173,9 @@ def evaluate_label_cvae(model: LabelCVAE) -> dict:
         sums["log_likelihood"] += terms.log_likelihood.sum().item()
         sums["kl"] += terms.kl.sum().item()
     metrics = {f"test_{k}": v / len(x) for k, v in sums.items()}
-    judge = zoo.load("mnist32-lenet-classifier-e3", train_if_missing=False)[0].eval()
+    judge = lenet()
+    store.load_weights(JUDGE, judge)
+    judge.eval()
     wanted = torch.arange(10).repeat_interleave(SAMPLES_PER_CLASS)
     samples = model.sample(wanted, generator=g)
     metrics["sample_agreement"] = (judge(pad_to_32(samples)).argmax(1) == wanted
