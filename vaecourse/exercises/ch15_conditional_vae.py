@@ -84,8 +84,9 @@ def check_unlabelled_from_labelled(unlabelled_from_labelled) -> CheckResult:
         q = torch.softmax(logits, -1)
         entropy = -(q * torch.log_softmax(logits, -1)).sum(-1)
         slips = {
-            "no-entropy": ((q * labelled).sum(-1), "the entropy of q(y|x) is part of the bound: "
-                           "without it, U(x) is not a bound on log p(x)."),
+            "no-entropy": ((q * labelled).sum(-1), "the entropy of q(y|x) is part of the bound "
+                           "(Jensen's log-ratio holds −log q(y|x)); without it the bound is "
+                           "looser."),
             "entropy-sign": ((q * labelled).sum(-1) - entropy,
                              "the entropy is added: −Σ q log q = H(q) ≥ 0."),
             "logits": ((logits * labelled).sum(-1), "weight L(x, y) by the probabilities "
