@@ -139,8 +139,9 @@ def test_label_cvae_starts_from_a_standard_prior_and_checks_its_labels():
     assert model.sample(y, torch.Generator().manual_seed(0)).shape == (3, 1, 8, 8)
     for bad in (torch.tensor([0, 3]), torch.tensor([-1]), torch.tensor([0.0, 1.0])):
         with pytest.raises(ValueError, match="y: expected"):
-            model.prior_table.data.normal_()
             model.encode(_images(len(bad)), bad)
+        with pytest.raises(ValueError, match="y: expected"):
+            model.prior(bad)
 
 
 def test_label_cvae_loss_is_the_conditional_elbo_against_torch_distributions():

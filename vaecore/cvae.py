@@ -269,8 +269,9 @@ class LabelCVAE(nn.Module):
         return nn.functional.one_hot(y, self.n_classes).to(self.prior_table.dtype)
 
     def prior(self, y: torch.Tensor) -> Posterior:
-        r""":math:`p(z \mid y)` as ``Posterior(mu, logvar)``, each ``(B, latent_dim)``."""
-        return Posterior(*self.prior_table[y].chunk(2, dim=-1))
+        r""":math:`p(z \mid y)` as ``Posterior(mu, logvar)``, each ``(B, latent_dim)``, for
+        integer labels ``y`` ``(B,)`` (a clear error for anything else)."""
+        return Posterior(*(self._onehot(y) @ self.prior_table).chunk(2, dim=-1))
 
     def encode(self, x: torch.Tensor, y: torch.Tensor) -> Posterior:
         r""":math:`q(z \mid x, y)` for images ``(B, 1, size, size)`` and labels ``(B,)``."""
