@@ -53,6 +53,10 @@ def test_models_are_seeded_and_shaped_as_the_summaries_say():
     assert isinstance(m, M2) and m.latent_dim == C.M2_LATENT
     assert torch.equal(m.classifier[-1].weight, C.m2_model(1).classifier[-1].weight)
     assert not torch.equal(m.classifier[-1].weight, C.m2_model(2).classifier[-1].weight)
+    alone = C.m2_classifier(1)  # M2's classifier at M2's initialisation, without the VAE
+    assert all(torch.equal(a, b) for a, b in zip(alone.parameters(), m.classifier.parameters()))
+    assert sum(p.numel() for p in alone.parameters()) == sum(
+        p.numel() for p in m.classifier.parameters())
     params = sum(p.numel() for p in C.cvae_model().parameters())
     assert params > sum(p.numel() for p in C.completer_model().parameters())
 
