@@ -1,4 +1,7 @@
-"""Plain convolutional encoder and decoder (stride-2 convolutions, no skips).
+"""Convolutional encoders and decoders.
+
+:class:`ConvEncoder` and :class:`ConvDecoder`: stride-2 convolutions, no skips,
+between an image and a flat latent vector.
 
 Each stride-2 convolution (kernel 4, padding 1) halves the height and width;
 each stride-2 transposed convolution doubles them. With ``len(channels)``
@@ -6,15 +9,24 @@ such layers the image sides must be divisible by ``2 ** len(channels)`` (by 4
 for the defaults, so ``(C, 28, 28)`` and ``(C, 32, 32)`` both work).
 The decoder returns logits or distribution parameters, never clamped
 probabilities.
+
+:class:`GridEncoder` and :class:`GridDecoder`: the nets of van den Oord et al.
+(2017), small: an image ↔ a grid of vectors a quarter of its height and width
+(two stride-2 convolutions, a 3×3 convolution and residual blocks). They serve
+models whose latent is such a grid: the VQ-VAE (:mod:`vaecore.vq`) and, through
+:class:`GridGaussianEncoder` and :class:`GridGaussianDecoder`, a Gaussian VAE with
+a grid latent that the flat interface of :class:`vaecore.vae.VAE` can hold.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from vaecore._checks import check_event_shape, check_latent, check_positive_int
+from vaecore._checks import (check_dtype, check_event_shape, check_latent, check_positive_int,
+                             check_tensor)
 
-__all__ = ["ConvEncoder", "ConvDecoder", "feature_size"]
+__all__ = ["ConvEncoder", "ConvDecoder", "feature_size", "ResidualBlock", "GridEncoder",
+           "GridDecoder", "GridGaussianEncoder", "GridGaussianDecoder"]
 
 
 def feature_size(shape, n_halvings: int) -> tuple[int, int]:
@@ -93,3 +105,122 @@ class ConvDecoder(nn.Module):
         if self.to_logvar is None:
             return self.to_x(h)
         return self.to_x(h), self.to_logvar(h)
+
+
+class ResidualBlock(nn.Module):
+    """``x + Conv1x1(ReLU(Conv3x3(ReLU(x))))``, ``channels`` in and out, ``hidden`` between
+    (van den Oord et al., 2017, Section 4.2)."""
+
+    def __init__(self, channels: int, hidden: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, hidden, 3, padding=1), nn.ReLU(),
+                                 nn.Conv2d(hidden, channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.net(x)
+
+
+def _grid_size(in_shape) -> tuple[int, int]:
+    return feature_size(tuple(in_shape), 2)
+
+
+class GridEncoder(nn.Module):
+    """Images ``(B, *in_shape)`` → a grid ``(B, out_channels, H/4, W/4)``.
+
+    ``Conv(4, stride 2) → ReLU → Conv(4, stride 2) → ReLU → Conv(3)``, ``n_res``
+    :class:`ResidualBlock` (``hidden // 2`` channels inside), ``ReLU → Conv(1)`` to
+    ``out_channels``; ``hidden // 2`` then ``hidden`` channels. ``H`` and ``W`` must be
+    divisible by 4 (28 → 7, 32 → 8).
+    """
+
+    def __init__(self, in_shape, out_channels: int, hidden: int = 32, n_res: int = 2):
+        super().__init__()
+        self.in_shape = tuple(in_shape)
+        self.grid = _grid_size(self.in_shape)
+        self.out_channels = check_positive_int("out_channels", out_channels)
+        hidden = check_positive_int("hidden", hidden)
+        if hidden < 2:
+            raise ValueError(f"hidden: expected at least 2 channels, got {hidden}")
+        self.net = nn.Sequential(
+            nn.Conv2d(self.in_shape[0], hidden // 2, 4, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(hidden // 2, hidden, 4, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(hidden, hidden, 3, padding=1),
+            *(ResidualBlock(hidden, hidden // 2) for _ in range(n_res)),
+            nn.ReLU(), nn.Conv2d(hidden, out_channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the grid ``(B, out_channels, H/4, W/4)``."""
+        return self.net(check_event_shape("x", x, self.in_shape, self.net[0].weight.dtype))
+
+
+class GridDecoder(nn.Module):
+    """A grid ``(B, in_channels, h, w)`` → ``(B, out_channels, 4h, 4w)``, the mirror of
+    :class:`GridEncoder`: ``Conv(3)``, ``n_res`` :class:`ResidualBlock`, ``ReLU →
+    ConvTranspose(4, stride 2) → ReLU → ConvTranspose(4, stride 2)``. The output is
+    unbounded (logits, means, log-scales)."""
+
+    def __init__(self, in_channels: int, out_channels: int, hidden: int = 32, n_res: int = 2):
+        super().__init__()
+        self.in_channels = check_positive_int("in_channels", in_channels)
+        self.out_channels = check_positive_int("out_channels", out_channels)
+        hidden = check_positive_int("hidden", hidden)
+        if hidden < 2:
+            raise ValueError(f"hidden: expected at least 2 channels, got {hidden}")
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, hidden, 3, padding=1),
+            *(ResidualBlock(hidden, hidden // 2) for _ in range(n_res)), nn.ReLU(),
+            nn.ConvTranspose2d(hidden, hidden // 2, 4, stride=2, padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(hidden // 2, out_channels, 4, stride=2, padding=1))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Return ``(B, out_channels, 4h, 4w)``."""
+        check_tensor("z", z, ndim=4)
+        if z.shape[1] != self.in_channels:
+            raise ValueError(f"z: expected a grid (B, {self.in_channels}, h, w), "
+                             f"got {tuple(z.shape)}")
+        return self.net(check_dtype("z", z, self.net[0].weight.dtype))
+
+
+class GridGaussianEncoder(nn.Module):
+    r"""Images → ``(mu, logvar)`` of a Gaussian over a grid latent, flattened to
+    ``(B, latent_dim)`` with ``latent_dim = latent_channels · H/4 · W/4`` (a
+    :class:`GridEncoder` with ``2 · latent_channels`` outputs: means, then log-variances)."""
+
+    def __init__(self, in_shape, latent_channels: int, hidden: int = 32, n_res: int = 2):
+        super().__init__()
+        self.latent_channels = check_positive_int("latent_channels", latent_channels)
+        self.net = GridEncoder(in_shape, 2 * latent_channels, hidden, n_res)
+        height, width = self.net.grid
+        self.latent_dim = latent_channels * height * width
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(mu, logvar)``, each ``(B, latent_dim)`` (channel, row, column order)."""
+        mu, logvar = self.net(x).chunk(2, dim=1)
+        return mu.flatten(1), logvar.flatten(1)
+
+
+class GridGaussianDecoder(nn.Module):
+    """``z`` ``(B, latent_dim)`` → parameters of ``p(x | z)`` ``(B, *out_shape)``: ``z``
+    reshaped to ``(latent_channels, H/4, W/4)``, then a :class:`GridDecoder` to
+    ``out_shape[0]`` channels (``params_per_channel = 2``: ``(mean, log_scale)`` of
+    :data:`vaecore.discretized_logistic.discretized_logistic`, ``out_shape[0]`` each)."""
+
+    def __init__(self, latent_channels: int, out_shape, hidden: int = 32, n_res: int = 2,
+                 params_per_channel: int = 1):
+        super().__init__()
+        self.out_shape = tuple(out_shape)
+        self.grid = _grid_size(self.out_shape)
+        self.latent_channels = check_positive_int("latent_channels", latent_channels)
+        if params_per_channel not in (1, 2):
+            raise ValueError(f"params_per_channel: expected 1 (logits or means) or 2 "
+                             f"(mean, log_scale), got {params_per_channel!r}")
+        self.params_per_channel = params_per_channel
+        self.latent_dim = latent_channels * self.grid[0] * self.grid[1]
+        self.net = GridDecoder(latent_channels, params_per_channel * self.out_shape[0], hidden,
+                               n_res)
+
+    def forward(self, z: torch.Tensor):
+        """Return logits ``(B, *out_shape)``, or ``(mean, log_scale)`` with two params."""
+        z = check_latent(z, self.latent_dim, dtype=self.net.net[0].weight.dtype)
+        out = self.net(z.view(len(z), self.latent_channels, *self.grid))
+        return out if self.params_per_channel == 1 else tuple(out.chunk(2, dim=1))

@@ -27,7 +27,7 @@ import urllib.error
 from pathlib import Path
 
 from vaecore import fetch
-from vaecore.checkpoint import Checkpoint, load_checkpoint
+from vaecore.checkpoint import Checkpoint, file_sha256, load_checkpoint
 
 from . import CHECKPOINT_REF, REPOSITORY_URL
 
@@ -242,3 +242,48 @@ def load_weights(name: str, model, directory=None, map_location="cpu") -> Checkp
     if history is not None:
         history.train, history.val = _renamed(history.train), _renamed(history.val)
     return ckpt._replace(metrics=_renamed(ckpt.metrics))
+
+
+#: The folder, beside the records, of the weights of seeds other than 0.
+SEEDS_FOLDER = "seeds"
+
+
+def seed_weights_path(name: str, seed: int, directory=None) -> Path:
+    """The verified path of ``name``'s weights at ``seed`` (> 0).
+
+    A seed whose record entry names a shipped file is found and verified like
+    seed 0 (:func:`weights_path`). Otherwise its weights are the unshipped
+    ``seeds/NAME.seed<s>.pt`` beside the first folder searched, trained on this
+    machine, which must have the sha256 of the record's entry
+    (``weights_sha256``): FileNotFoundError when they are not there, ValueError
+    when they differ.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 1:
+        raise ValueError(f"seed: expected an integer >= 1 (seed 0 is the shipped file), "
+                         f"got {seed!r}")
+    info = record(name, directory)
+    entry = next((r for r in info.get("seeds", []) if r["seed"] == seed), None)
+    if entry is not None and "file" in entry:
+        return weights_path(name, directory, seed=seed)
+    command = f"python -m vaecourse.zoo train {name} --seed {seed}"
+    if entry is None or "weights_sha256" not in entry:
+        raise ValueError(f"{name}: the record has no seed {seed} with weights_sha256; "
+                         f"retrain it: {command}")
+    path = _folders(directory)[0] / SEEDS_FOLDER / f"{name}.seed{seed}.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: seed {seed}'s weights are not shipped; train them "
+                                f"with {command}")
+    if file_sha256(path) != entry["weights_sha256"]:
+        raise ValueError(f"{path} does not match the sha256 recorded for seed {seed}; "
+                         f"retrain it: {command}")
+    return path
+
+
+def load_seed_weights(name: str, model, seed: int, directory=None,
+                      map_location="cpu") -> Checkpoint:
+    """Load ``name``'s verified weights at ``seed`` into ``model``: :func:`load_weights`
+    for seed 0, :func:`seed_weights_path` for the others."""
+    if seed == 0:
+        return load_weights(name, model, directory, map_location)
+    return load_checkpoint(seed_weights_path(name, seed, directory), model,
+                           map_location=map_location)

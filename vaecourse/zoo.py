@@ -53,7 +53,7 @@ from . import provenance, store
 from .chapters import (ch05_first_vae, ch06_latent_space, ch07_beta, ch08_residual_vae,
                        ch09_vae_vs_gan, ch10_mmd_vae, ch11_evaluation, ch12_disentanglement,
                        ch13_posterior_collapse, ch14_inference_gaps,
-                       ch15_conditional_vae)
+                       ch15_conditional_vae, ch16_vq_vae)
 from .recipe import Recipe
 from .store import CheckpointMissing, read_record
 
@@ -63,7 +63,7 @@ __all__ = ["Recipe", "RECIPES", "ALIASES", "SEEDS_FOLDER", "FIRST_STEPS", "FIRST
            "record", "seed_metrics", "verify", "table", "seeds_table", "readme", "main"]
 
 #: Where the weights of seeds other than 0 go, beside the records (not shipped).
-SEEDS_FOLDER = "seeds"
+SEEDS_FOLDER = store.SEEDS_FOLDER
 #: Optimisation steps stored in a record by :func:`first_steps`, and their relative tolerance.
 FIRST_STEPS, FIRST_STEPS_RTOL = 4, 1e-4
 
@@ -80,6 +80,7 @@ RECIPES: dict[str, Recipe] = {
     **ch13_posterior_collapse.RECIPES,
     **ch14_inference_gaps.RECIPES,
     **ch15_conditional_vae.RECIPES,
+    **ch16_vq_vae.RECIPES,
 }
 
 #: The checkpoint names of release 0.1 (deprecated in 0.2; removed in the release after it).
@@ -321,21 +322,8 @@ def load_seed(name: str, seed: int, *, directory=None, device=None):
     NAME --seed S``), ValueError when they differ.
     """
     name = canonical(name)
-    path = seed_path(name, seed, directory)
-    info = record(name, directory)
-    entry = next((r for r in info.get("seeds", []) if r["seed"] == seed), None)
-    if entry is not None and "file" in entry:
-        path = store.weights_path(name, directory, seed=seed)
-    else:
-        if entry is None or "weights_sha256" not in entry:
-            raise ValueError(f"{name}: the record has no seed {seed} with weights_sha256; "
-                             f"retrain it: python -m vaecourse.zoo train {name} --seed {seed}")
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: seed {seed}'s weights are not shipped; train them "
-                                    f"with python -m vaecourse.zoo train {name} --seed {seed}")
-        if file_sha256(path) != entry["weights_sha256"]:
-            raise ValueError(f"{path} does not match the sha256 recorded for seed {seed}; "
-                             f"retrain it: python -m vaecourse.zoo train {name} --seed {seed}")
+    seed_path(name, seed, directory)  # checks the seed
+    path = store.seed_weights_path(name, seed, directory)
     device = default_device(device, fallback="cpu")
     model = _recipe(name).build(seed=seed).to(device)
     checkpoint = load_checkpoint(path, model, map_location=device)
