@@ -423,6 +423,11 @@ def test_unshipped_seeds_load_only_when_their_sha256_matches(tmp_path, fake):
     model, _ = zoo.load_seed("tiny", 1, directory=tmp_path)
     trained = torch.load(tmp_path / "seeds" / "tiny.seed1.pt", weights_only=True)["state_dict"]
     assert torch.equal(model.w.weight, trained["w.weight"])
+    for seed in (0, 1):  # the course layer loads any seed's weights into a model it built
+        other = zoo.RECIPES["tiny"].build(seed=5)
+        store.load_seed_weights("tiny", other, seed, directory=tmp_path)
+        expected = zoo.load("tiny", directory=tmp_path)[0] if seed == 0 else model
+        assert torch.equal(other.w.weight, expected.w.weight)
     zoo.write_seed_result("tiny", 1, "nll", {"nll": 1.5}, directory=tmp_path)
     entry = zoo.record("tiny", directory=tmp_path)["seeds"][0]
     assert entry["nll"] == {"nll": 1.5, "sha256": entry["weights_sha256"]}

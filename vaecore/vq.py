@@ -275,12 +275,12 @@ class VQVAE(nn.Module):
             return nearest_codes(self.encode(x), self.quantizer.codebook)
 
     def decode(self, z_q: torch.Tensor):
-        """The parameters of :math:`p(x \mid z_q)` for a grid ``(B, code_dim, H/4, W/4)``."""
+        r"""The parameters of :math:`p(x \mid z_q)` for a grid ``(B, code_dim, H/4, W/4)``."""
         out = self.decoder(z_q)
         return out if self.n_params == 1 else tuple(out.chunk(2, dim=1))
 
     def decode_codes(self, codes: torch.Tensor):
-        """The parameters of :math:`p(x \mid c)` for code grids ``(B, H/4, W/4)`` (long)."""
+        r"""The parameters of :math:`p(x \mid c)` for code grids ``(B, H/4, W/4)`` (long)."""
         check_tensor("codes", codes, ndim=3, floating=False)
         if tuple(codes.shape[1:]) != self.grid or codes.dtype != torch.long:
             raise ValueError(f"codes: expected a long tensor (B, {self.grid[0]}, {self.grid[1]}), "
@@ -296,13 +296,13 @@ class VQVAE(nn.Module):
         return VQOutput(self.decode(quantized.z_q), quantized)
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """:math:`E[x \mid c(x)]`, same shape as ``x`` (no gradient, no EMA step)."""
+        r""":math:`E[x \mid c(x)]`, same shape as ``x`` (no gradient, no EMA step)."""
         with torch.no_grad():
             return self.likelihood.mean(self.decode_codes(self.codes(x)))
 
 
 class VQTerms(NamedTuple):
-    """``loss`` (scalar, minimised); ``log_likelihood`` :math:`\log p(x \mid z_q)`,
+    r"""``loss`` (scalar, minimised); ``log_likelihood`` :math:`\log p(x \mid z_q)`,
     ``codebook_loss`` and ``commitment_loss``, each ``(B,)``."""
     loss: torch.Tensor
     log_likelihood: torch.Tensor

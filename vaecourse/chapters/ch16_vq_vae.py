@@ -24,28 +24,38 @@ On chapter 5's MNIST protocol (dynamically binarized training images, the 55,000
   seeds each) over the codebook size with and without restarts, the batch size, the
   commitment weight and the codebook update (EMA or the codebook term).
 
-Samples are judged by the Fréchet distance in the features of chapter 9's LeNet
-(``mnist32-lenet-classifier-e3``) between :data:`N_FID` sample means and the first
-:data:`N_FID` grey-level test images (:func:`sample_fid`).
+The same three models on CIFAR-10 birds and horses (:data:`CIFAR`; chapter 8's split:
+9,000 training images, 1,000 held out, the 2,000 test images), with 8-bit levels
+modelled by the discretized logistic, :data:`CIFAR_HIDDEN` channels,
+:data:`CIFAR_CODES` codes on an 8 × 8 grid and :data:`CIFAR_EPOCHS` epochs.
+
+Samples are judged by the Fréchet distance between :data:`N_FID` sample means and as many
+test images, in the features of a classifier trained on the real images
+(:func:`vaecore.classify.features`): chapter 9's LeNet on MNIST
+(``mnist32-lenet-classifier-e3``), chapter 8's bird-or-horse CNN on CIFAR
+(``cifar-bh-cnn-classifier-e8``).
 """
 from __future__ import annotations
 
 import math
 from functools import partial
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 from torch import nn
 
 from vaecore import data
 from vaecore.classify import features
+from vaecore.discretized_logistic import discretized_logistic
 from vaecore.conv import GridGaussianDecoder, GridGaussianEncoder
 from vaecore.data import pad_to_32
 from vaecore.elbo import negative_elbo
+from vaecore.likelihoods import Likelihood, bernoulli
 from vaecore.metrics import fid
 from vaecore.pixelcnn import PixelCNNCodePrior
 from vaecore.seeding import local_seed
 from vaecore.train import fit
+from vaecore.units import bits_per_dim
 from vaecore.vae import VAE
 from vaecore.vq import DeadCodeRestarts, VQVAE, codebook_usage, vq_vae_loss
 from vaecore.vq_bits import vq_bits_per_dim
@@ -53,15 +63,17 @@ from vaecore.vq_bits import vq_bits_per_dim
 from .. import store
 from ..protocol import EVAL_SEED, evaluate_elbo, evaluate_test, mnist_split, test_images
 from ..recipe import Recipe
+from . import ch08_residual_vae as ch08
 from .ch09_vae_vs_gan import NAMES as CH09_NAMES, lenet
 
 __all__ = ["SEEDS", "HIDDEN", "CODE_DIM", "N_CODES", "COMMITMENT", "EMA_DECAY", "BATCH",
            "EPOCHS", "SWEEP_EPOCHS", "RESTART_IMAGES", "GAUSS_HIDDEN", "GAUSS_CHANNELS",
-           "PRIOR_CHANNELS", "PRIOR_LAYERS", "PRIOR_EMBED", "PRIOR_EPOCHS", "N_FID", "JUDGE",
-           "VQConfig", "vq_name", "vq_model", "gaussian_model", "VQPrior", "prior_model",
-           "PriorTerms", "prior_loss", "restart_images", "evaluate_vq", "evaluate_prior",
-           "evaluate_gaussian", "sample_fid", "parameter_counts", "MAIN", "PRIOR", "GAUSSIAN",
-           "HEALTH", "RECIPES"]
+           "PRIOR_CHANNELS", "PRIOR_LAYERS", "PRIOR_EMBED", "PRIOR_EPOCHS", "N_FID",
+           "CIFAR_HIDDEN", "CIFAR_CODES", "CIFAR_GAUSS_HIDDEN", "CIFAR_PRIOR_CHANNELS",
+           "CIFAR_EPOCHS", "Setting", "MNIST", "CIFAR", "VQConfig", "vq_name", "vq_model",
+           "gaussian_model", "VQPrior", "prior_model", "PriorTerms", "prior_loss",
+           "evaluate_vq", "evaluate_prior", "evaluate_gaussian", "sample_fid",
+           "parameter_counts", "MAIN", "HEALTH", "NAMES", "RECIPES"]
 
 SEEDS = (0, 1, 2)
 HIDDEN, CODE_DIM, N_CODES = 32, 16, 128
@@ -71,25 +83,76 @@ EPOCHS, SWEEP_EPOCHS = 10, 3
 RESTART_IMAGES = 5_000
 GAUSS_HIDDEN, GAUSS_CHANNELS = 48, 4
 PRIOR_CHANNELS, PRIOR_LAYERS, PRIOR_EMBED, PRIOR_EPOCHS = 32, 4, 16, 20
+CIFAR_HIDDEN, CIFAR_CODES, CIFAR_GAUSS_HIDDEN, CIFAR_PRIOR_CHANNELS = 64, 256, 82, 48
+CIFAR_EPOCHS = 20
 N_FID = 2_000
-JUDGE = CH09_NAMES["judge"]
+
+
+def _mnist_judge():
+    judge = lenet()
+    store.load_weights(CH09_NAMES["judge"], judge)
+    return judge.eval(), pad_to_32
+
+
+def _cifar_judge():
+    judge = ch08.bird_horse_classifier()
+    store.load_weights(ch08.NAMES["classifier"], judge)
+    return judge.eval(), lambda x: x
+
+
+def _cifar_split():
+    train, val = ch08.splits()
+    return train.x, val.x
+
+
+class Setting(NamedTuple):
+    """One data set of the chapter: how its images are split, modelled, tested and judged.
+
+    ``split()``: ``(train, val)`` images; ``test(levels)``: the test images as modelled
+    (binarized for MNIST) or, with ``levels=True``, as grey levels; ``transform``: the
+    per-batch transform of training; ``judge()``: ``(classifier, prepare)``, whose features
+    of ``prepare(x)`` give the FID.
+    """
+    key: str
+    shape: tuple
+    likelihood: Likelihood
+    split: Callable
+    test: Callable
+    transform: Callable | None
+    judge: Callable
+    hidden: int
+    n_codes: int
+    gauss_hidden: int
+    prior_channels: int
+    epochs: int
+
+
+MNIST = Setting("mnist", (1, 28, 28), bernoulli, mnist_split,
+                lambda levels=False: test_images(binarize=not levels), data.binarize_dynamic,
+                _mnist_judge, HIDDEN, N_CODES, GAUSS_HIDDEN, PRIOR_CHANNELS, EPOCHS)
+CIFAR = Setting("cifar-bh", ch08.SHAPE, discretized_logistic, _cifar_split,
+                lambda levels=False: ch08.test_set().x, None, _cifar_judge, CIFAR_HIDDEN,
+                CIFAR_CODES, CIFAR_GAUSS_HIDDEN, CIFAR_PRIOR_CHANNELS, CIFAR_EPOCHS)
+_SETTINGS = {s.key: s for s in (MNIST, CIFAR)}
 
 
 class VQConfig(NamedTuple):
     """One VQ-VAE recipe: codebook size, update (``"ema"`` or ``"grad"``), restarts, batch
-    size, commitment weight, epochs."""
+    size, commitment weight, epochs, data set."""
     n_codes: int = N_CODES
     update: str = "ema"
     restarts: bool = True
     batch: int = BATCH
     commitment: float = COMMITMENT
     epochs: int = EPOCHS
+    data: str = "mnist"
 
 
 def vq_name(config: VQConfig) -> str:
     """The checkpoint name, e.g. ``mnist-grid32-vq-k128-ema-restarts-e10``; the batch size and
     the commitment weight appear when they differ from :data:`BATCH` and :data:`COMMITMENT`."""
-    parts = ["mnist", f"grid{HIDDEN}", "vq", f"k{config.n_codes}", config.update]
+    setting = _SETTINGS[config.data]
+    parts = [setting.key, f"grid{setting.hidden}", "vq", f"k{config.n_codes}", config.update]
     if config.restarts:
         parts.append("restarts")
     if config.batch != BATCH:
@@ -99,20 +162,26 @@ def vq_name(config: VQConfig) -> str:
     return "-".join([*parts, f"e{config.epochs}"])
 
 
-def vq_model(seed: int = 0, n_codes: int = N_CODES, update: str = "ema") -> VQVAE:
-    """A seeded :class:`vaecore.vq.VQVAE` for MNIST (Bernoulli decoder)."""
+def vq_model(seed: int = 0, n_codes: int = N_CODES, update: str = "ema",
+             setting: Setting = MNIST) -> VQVAE:
+    """A seeded :class:`vaecore.vq.VQVAE` for ``setting``'s images."""
     if update not in ("ema", "grad"):
         raise ValueError(f"update: expected 'ema' or 'grad', got {update!r}")
     with local_seed(seed):
-        return VQVAE((1, 28, 28), n_codes, CODE_DIM, hidden=HIDDEN,
-                     ema_decay=EMA_DECAY if update == "ema" else None)
+        return VQVAE(setting.shape, n_codes, CODE_DIM, hidden=setting.hidden,
+                     ema_decay=EMA_DECAY if update == "ema" else None,
+                     likelihood=setting.likelihood)
 
 
-def gaussian_model(seed: int = 0) -> VAE:
-    """A seeded Gaussian VAE with a 7 × 7 × :data:`GAUSS_CHANNELS` latent, Bernoulli decoder."""
+def gaussian_model(seed: int = 0, setting: Setting = MNIST) -> VAE:
+    """A seeded Gaussian VAE with a :data:`GAUSS_CHANNELS`-channel latent on the quarter-size
+    grid, and ``setting``'s likelihood."""
+    two = setting.likelihood is discretized_logistic
     with local_seed(seed):
-        return VAE(GridGaussianEncoder((1, 28, 28), GAUSS_CHANNELS, hidden=GAUSS_HIDDEN),
-                   GridGaussianDecoder(GAUSS_CHANNELS, (1, 28, 28), hidden=GAUSS_HIDDEN))
+        return VAE(GridGaussianEncoder(setting.shape, GAUSS_CHANNELS, hidden=setting.gauss_hidden),
+                   GridGaussianDecoder(GAUSS_CHANNELS, setting.shape, hidden=setting.gauss_hidden,
+                                       params_per_channel=2 if two else 1),
+                   likelihood=setting.likelihood)
 
 
 class VQPrior(nn.Module):
@@ -127,31 +196,31 @@ class VQPrior(nn.Module):
         self.vqvae, self.prior = vqvae, prior
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` images: :math:`E[x \\mid c]` for :math:`c \\sim p(c)` (no gradient)."""
+        r"""``n`` images: :math:`E[x \mid c]` for :math:`c \sim p(c)` (no gradient)."""
         with torch.no_grad():
             codes = self.prior.sample(n, generator=generator)
             return self.vqvae.likelihood.mean(self.vqvae.decode_codes(codes))
 
     def bits_per_dim(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B,)``: :math:`(-\\log p(c(x)) - \\log p(x \\mid c(x))) / (784 \\ln 2)` (no gradient)."""
+        r"""``(B,)``: :math:`(-\log p(c(x)) - \log p(x \mid c(x))) / (D_x \ln 2)` (no gradient)."""
         with torch.no_grad():
             codes = self.vqvae.codes(x)
             return vq_bits_per_dim(x, self.vqvae.decode_codes(codes), self.vqvae.likelihood,
                                    self.prior.log_prob(codes))
 
 
-def prior_model(seed: int = 0) -> VQPrior:
+def prior_model(seed: int = 0, setting: Setting = MNIST) -> VQPrior:
     """A :class:`VQPrior` with an untrained VQ-VAE (the trainer loads the seed's weights) and a
     seeded PixelCNN prior."""
-    vqvae = vq_model(seed)
+    vqvae = vq_model(seed, setting.n_codes, setting=setting)
     with local_seed(seed):
-        prior = PixelCNNCodePrior(N_CODES, vqvae.grid, embed_dim=PRIOR_EMBED,
-                                  channels=PRIOR_CHANNELS, n_layers=PRIOR_LAYERS)
+        prior = PixelCNNCodePrior(setting.n_codes, vqvae.grid, embed_dim=PRIOR_EMBED,
+                                  channels=setting.prior_channels, n_layers=PRIOR_LAYERS)
     return VQPrior(vqvae, prior)
 
 
 class PriorTerms(NamedTuple):
-    """``loss`` (scalar, minimised); ``code_nll`` :math:`-\\log p(c(x))` in nats ``(B,)``."""
+    r"""``loss`` (scalar, minimised); ``code_nll`` :math:`-\log p(c(x))` in nats ``(B,)``."""
     loss: torch.Tensor
     code_nll: torch.Tensor
 
@@ -163,55 +232,48 @@ def prior_loss(model: VQPrior, x: torch.Tensor, generator=None) -> PriorTerms:
     return PriorTerms(code_nll.mean(), code_nll)
 
 
-def _prior_trainer(model: VQPrior, loss, train, *, seed: int, **options):
-    """Load the VQ-VAE of seed ``seed`` (:data:`MAIN`) into ``model.vqvae``, freeze it, then
-    ``fit`` the prior."""
-    store.load_seed_weights(vq_name(MAIN), model.vqvae, seed)
+def _prior_trainer(model: VQPrior, loss, train, *, seed: int, vq: str, **options):
+    """Load the VQ-VAE ``vq`` of seed ``seed`` into ``model.vqvae``, freeze it, then ``fit``
+    the prior."""
+    store.load_seed_weights(vq, model.vqvae, seed)
     model.vqvae.requires_grad_(False)
     return fit(model, loss, train, seed=seed, **options)
 
 
-def restart_images() -> torch.Tensor:
-    """The first :data:`RESTART_IMAGES` training images of the split (grey levels)."""
-    return mnist_split()[0][:RESTART_IMAGES]
+def _in_batches(fn, x: torch.Tensor, size: int = 1000) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([fn(x[i:i + size]) for i in range(0, len(x), size)])
 
 
-@torch.no_grad()
-def _test_codes(model: VQVAE, x: torch.Tensor) -> torch.Tensor:
-    return torch.cat([model.codes(x[i:i + 1000]) for i in range(0, len(x), 1000)])
-
-
-def evaluate_vq(model: VQVAE) -> dict:
-    """The test metrics of a VQ-VAE (nats per image, fixed binarized test images).
+def evaluate_vq(model: VQVAE, setting: Setting = MNIST) -> dict:
+    r"""The test metrics of a VQ-VAE (nats per image, the test images as modelled).
 
     ``test_log_likelihood``, ``test_codebook_loss``, ``test_commitment_loss`` and
-    ``test_loss`` (:func:`vaecore.vq.vq_vae_loss`); ``test_mse_grey``: the squared error
-    per pixel of :math:`E[x \\mid c(x)]` against the grey-level images; the codebook's
-    health on the 490,000 positions of the test grids: ``test_perplexity``,
-    ``test_codes_used`` and ``test_dead_codes``.
+    ``test_loss`` (:func:`vaecore.vq.vq_vae_loss`); ``test_mse_grey``: the squared error per
+    pixel of :math:`E[x \mid c(x)]` against the grey-level images; the codebook's health
+    over all positions of the test grids: ``test_perplexity``, ``test_codes_used`` and
+    ``test_dead_codes``.
     """
     model.eval()
-    x = test_images()
+    x = setting.test()
     metrics = evaluate_elbo(model, x, loss_fn=partial(vq_vae_loss, commitment=COMMITMENT))
-    grey = test_images(binarize=False)
+    grey = setting.test(levels=True)
     metrics["test_mse_grey"] = math.fsum(
         ((model.reconstruct(x[i:i + 1000]) - grey[i:i + 1000]) ** 2).sum().item()
         for i in range(0, len(x), 1000)) / grey.numel()
-    usage = codebook_usage(_test_codes(model, x), model.n_codes)
+    usage = codebook_usage(_in_batches(model.codes, x), model.n_codes)
     metrics.update(test_perplexity=usage.perplexity,
                    test_codes_used=float((~usage.dead).sum()),
                    test_dead_codes=float(usage.dead.sum()))
     return metrics
 
 
-def sample_fid(samples: torch.Tensor) -> float:
-    """FID in the features of chapter 9's LeNet: ``samples`` (``(n, 1, 28, 28)`` in [0, 1],
-    padded to 32 × 32) against the first ``n`` grey-level test images."""
-    judge = lenet()
-    store.load_weights(JUDGE, judge)
-    judge.eval()
-    real = pad_to_32(data.mnist("test").x[:len(samples)])
-    return fid(features(judge, real), features(judge, pad_to_32(samples))).item()
+def sample_fid(samples: torch.Tensor, setting: Setting = MNIST) -> float:
+    """FID of ``samples`` (images in [0, 1]) against as many grey-level test images, in the
+    features of ``setting``'s judge."""
+    judge, prepare = setting.judge()
+    real = setting.test(levels=True)[:len(samples)]
+    return fid(features(judge, prepare(real)), features(judge, prepare(samples))).item()
 
 
 def _sample_means(model, seed: int = EVAL_SEED) -> torch.Tensor:
@@ -220,69 +282,113 @@ def _sample_means(model, seed: int = EVAL_SEED) -> torch.Tensor:
     return torch.cat([model.sample(1000, generator=g) for _ in range(N_FID // 1000)])
 
 
-def evaluate_prior(model: VQPrior) -> dict:
+def evaluate_prior(model: VQPrior, setting: Setting = MNIST) -> dict:
     """``test_code_nll`` (nats per image) and ``test_bits_per_dim`` of the whole model on the
-    fixed binarized test images; ``test_code_bits_per_dim`` and ``test_image_bits_per_dim``,
+    test images as modelled; ``test_code_bits_per_dim`` and ``test_image_bits_per_dim``,
     its two parts; ``sample_fid`` of :data:`N_FID` sample means (:func:`sample_fid`)."""
     model.eval()
-    x = test_images()
-    code_nll, bpd = [], []
-    with torch.no_grad():
-        for i in range(0, len(x), 1000):
-            codes = model.vqvae.codes(x[i:i + 1000])
-            code_nll.append(-model.prior.log_prob(codes))
-            bpd.append(model.bits_per_dim(x[i:i + 1000]))
-    code_nll, bpd = torch.cat(code_nll), torch.cat(bpd)
-    code_bpd = code_nll / (784 * math.log(2))
+    x = setting.test()
+    code_nll = _in_batches(lambda b: -model.prior.log_prob(model.vqvae.codes(b)), x)
+    bpd = _in_batches(model.bits_per_dim, x)
+    code_bpd = bits_per_dim(code_nll, x[0].numel())
     return {"test_code_nll": code_nll.mean().item(), "test_bits_per_dim": bpd.mean().item(),
             "test_code_bits_per_dim": code_bpd.mean().item(),
             "test_image_bits_per_dim": (bpd - code_bpd).mean().item(),
-            "sample_fid": sample_fid(_sample_means(model))}
+            "sample_fid": sample_fid(_sample_means(model), setting)}
 
 
-def evaluate_gaussian(model: VAE) -> dict:
-    """Chapter 5's test metrics (:func:`vaecourse.protocol.evaluate_test`), ``test_bits_per_dim``
-    (minus the ELBO in bits per pixel) and ``sample_fid`` of :data:`N_FID` sample means."""
-    metrics = evaluate_test(model)
-    metrics["test_bits_per_dim"] = metrics["test_loss"] / (784 * math.log(2))
-    metrics["sample_fid"] = sample_fid(_sample_means(model))
+def evaluate_gaussian(model: VAE, setting: Setting = MNIST) -> dict:
+    """Minus the test ELBO and its terms (nats per image, one z per image), in bits per
+    dimension too (``test_bits_per_dim``); ``test_mse_grey`` as for the VQ-VAE; for MNIST
+    chapter 5's other metrics (:func:`vaecourse.protocol.evaluate_test`); ``sample_fid`` of
+    :data:`N_FID` sample means."""
+    if setting is MNIST:
+        metrics = evaluate_test(model)
+    else:
+        x = setting.test()
+        metrics = evaluate_elbo(model, x, loss_fn=negative_elbo, batch_size=500)
+        metrics["test_mse_grey"] = math.fsum(
+            ((model.reconstruct(x[i:i + 500]) - x[i:i + 500]) ** 2).sum().item()
+            for i in range(0, len(x), 500)) / x.numel()
+    metrics["test_bits_per_dim"] = bits_per_dim(metrics["test_loss"],
+                                                math.prod(setting.shape))
+    metrics["sample_fid"] = sample_fid(_sample_means(model), setting)
     return metrics
 
 
-def parameter_counts() -> dict[str, int]:
+def parameter_counts(setting: Setting = MNIST) -> dict[str, int]:
     """Parameters (and codebook entries) of the VQ-VAE, its prior, and the Gaussian VAE."""
-    vq, prior = vq_model(), prior_model().prior
+    vq = vq_model(n_codes=setting.n_codes, setting=setting)
+    prior = prior_model(setting=setting).prior
     return {"vq_nets": sum(p.numel() for p in vq.parameters()),
             "codebook": vq.quantizer.codebook.numel(),
             "prior": sum(p.numel() for p in prior.parameters()),
-            "gaussian": sum(p.numel() for p in gaussian_model().parameters())}
+            "gaussian": sum(p.numel() for p in gaussian_model(setting=setting).parameters())}
 
 
-def _restarts(epochs: int):
-    return lambda model: DeadCodeRestarts(model, restart_images(), epochs,
-                                          transform=data.binarize_dynamic)
+def _restarts(setting: Setting, epochs: int):
+    def make(model):
+        images = setting.split()[0][:RESTART_IMAGES]
+        return DeadCodeRestarts(model, images, epochs, transform=setting.transform)
+    return make
+
+
+_LIKELIHOOD = {"bernoulli": "Bernoulli", "discretized_logistic": "discretized logistic"}
+
+
+def _describe(setting: Setting) -> str:
+    return ("MNIST (dynamically binarized)" if setting is MNIST else
+            "CIFAR-10 birds+horses 32×32 (9,000 train, a random 1,000 held out), 8-bit levels")
 
 
 def _vq_recipe(config: VQConfig) -> Recipe:
+    setting = _SETTINGS[config.data]
     update = ("exponential moving averages (decay 0.99)" if config.update == "ema"
               else "the codebook term")
     restarts = (f", dead codes restarted after every epoch from {RESTART_IMAGES:,} training "
                 "images" if config.restarts else "")
+    h, w = setting.shape[1] // 4, setting.shape[2] // 4
     return Recipe(
-        build=partial(vq_model, n_codes=config.n_codes, update=config.update),
-        loss=partial(vq_vae_loss, commitment=config.commitment), data=mnist_split,
-        epochs=config.epochs, evaluate=evaluate_vq,
-        callbacks=(_restarts(config.epochs),) if config.restarts else (),
-        fit_options={"lr": 1e-3, "batch_size": config.batch,
-                     "transform": data.binarize_dynamic},
-        summary=(f"MNIST (dynamically binarized), VQ-VAE: grid encoder and decoder "
-                 f"({HIDDEN} channels, two residual blocks), 7×7 grid of {CODE_DIM}-d vectors, "
-                 f"{config.n_codes} codes learned by {update}{restarts}, commitment weight "
-                 f"{config.commitment:g}, Bernoulli decoder, Adam 1e-3, batches of "
-                 f"{config.batch}, {config.epochs} epochs"))
+        build=partial(vq_model, n_codes=config.n_codes, update=config.update, setting=setting),
+        loss=partial(vq_vae_loss, commitment=config.commitment), data=setting.split,
+        epochs=config.epochs, evaluate=partial(evaluate_vq, setting=setting),
+        callbacks=(_restarts(setting, config.epochs),) if config.restarts else (),
+        fit_options={"lr": 1e-3, "batch_size": config.batch, "transform": setting.transform},
+        summary=(f"{_describe(setting)}, VQ-VAE: grid encoder and decoder "
+                 f"({setting.hidden} channels, two residual blocks), {h}×{w} grid of "
+                 f"{CODE_DIM}-d vectors, {config.n_codes} codes learned by {update}{restarts}, "
+                 f"commitment weight {config.commitment:g}, {_LIKELIHOOD[setting.likelihood.name]} decoder, "
+                 f"Adam 1e-3, batches of {config.batch}, {config.epochs} epochs"))
 
 
-#: The chapter's VQ-VAE.
+def _prior_recipe(setting: Setting, vq: str, epochs: int) -> Recipe:
+    h, w = setting.shape[1] // 4, setting.shape[2] // 4
+    return Recipe(
+        build=partial(prior_model, setting=setting), loss=prior_loss, data=setting.split,
+        epochs=epochs, evaluate=partial(evaluate_prior, setting=setting),
+        trainer=partial(_prior_trainer, vq=vq),
+        fit_options={"lr": 1e-3, "batch_size": BATCH, "transform": setting.transform},
+        summary=(f"{_describe(setting)}, a PixelCNN prior ({PRIOR_LAYERS} masked layers of "
+                 f"{setting.prior_channels} channels, code embeddings of {PRIOR_EMBED}) over "
+                 f"the {h}×{w} codes of {vq} (the same seed, frozen), cross-entropy, Adam 1e-3, "
+                 f"batches of {BATCH}, {epochs} epochs"))
+
+
+def _gaussian_recipe(setting: Setting) -> Recipe:
+    h, w = setting.shape[1] // 4, setting.shape[2] // 4
+    return Recipe(
+        build=partial(gaussian_model, setting=setting), loss=negative_elbo, data=setting.split,
+        epochs=setting.epochs, evaluate=partial(evaluate_gaussian, setting=setting),
+        fit_options={"lr": 1e-3, "batch_size": BATCH, "transform": setting.transform},
+        summary=(f"{_describe(setting)}, Gaussian VAE: grid encoder and decoder "
+                 f"({setting.gauss_hidden} channels, two residual blocks), a "
+                 f"{h}×{w}×{GAUSS_CHANNELS} latent, N(0, I) prior, "
+                 f"{_LIKELIHOOD[setting.likelihood.name]} "
+                 f"decoder, negative ELBO, Adam 1e-3, batches of {BATCH}, {setting.epochs} "
+                 "epochs"))
+
+
+#: The chapter's MNIST VQ-VAE.
 MAIN = VQConfig()
 #: Codebook health: short runs over size × restarts, batch size, commitment weight, update.
 HEALTH = tuple(dict.fromkeys(
@@ -290,26 +396,28 @@ HEALTH = tuple(dict.fromkeys(
     + [VQConfig(512, restarts=False, batch=b, epochs=SWEEP_EPOCHS) for b in (32, 512)]
     + [VQConfig(128, restarts=False, commitment=c, epochs=SWEEP_EPOCHS) for c in (0.05, 1.0, 4.0)]
     + [VQConfig(128, update="grad", restarts=False, epochs=SWEEP_EPOCHS)]))
+_CIFAR_VQ = VQConfig(CIFAR_CODES, epochs=CIFAR_EPOCHS, data="cifar-bh")
 
-PRIOR = f"{vq_name(MAIN)}-pixelcnn{PRIOR_CHANNELS}-e{PRIOR_EPOCHS}"
-GAUSSIAN = f"mnist-grid{GAUSS_HIDDEN}-bernoulli-c{GAUSS_CHANNELS}-e{EPOCHS}"
+
+def _gaussian_name(setting: Setting) -> str:
+    kind = "bernoulli" if setting is MNIST else "dlogistic"
+    return f"{setting.key}-grid{setting.gauss_hidden}-{kind}-c{GAUSS_CHANNELS}-e{setting.epochs}"
+
+
+#: The chapter's main checkpoints, by data set and role.
+NAMES = {
+    "mnist": {"vq": vq_name(MAIN),
+              "prior": f"{vq_name(MAIN)}-pixelcnn{PRIOR_CHANNELS}-e{PRIOR_EPOCHS}",
+              "gaussian": _gaussian_name(MNIST)},
+    "cifar-bh": {"vq": vq_name(_CIFAR_VQ),
+                 "prior": f"{vq_name(_CIFAR_VQ)}-pixelcnn{CIFAR_PRIOR_CHANNELS}-e{CIFAR_EPOCHS}",
+                 "gaussian": _gaussian_name(CIFAR)},
+}
 
 RECIPES = {
-    **{vq_name(c): _vq_recipe(c) for c in (MAIN, *HEALTH)},
-    PRIOR: Recipe(
-        build=prior_model, loss=prior_loss, data=mnist_split, epochs=PRIOR_EPOCHS,
-        evaluate=evaluate_prior, trainer=_prior_trainer,
-        fit_options={"lr": 1e-3, "batch_size": BATCH, "transform": data.binarize_dynamic},
-        summary=(f"MNIST (dynamically binarized), a PixelCNN prior ({PRIOR_LAYERS} masked "
-                 f"layers of {PRIOR_CHANNELS} channels, code embeddings of {PRIOR_EMBED}) over "
-                 f"the 7×7 codes of {vq_name(MAIN)} (the same seed, frozen), cross-entropy, "
-                 f"Adam 1e-3, batches of {BATCH}, {PRIOR_EPOCHS} epochs")),
-    GAUSSIAN: Recipe(
-        build=gaussian_model, loss=negative_elbo, data=mnist_split, epochs=EPOCHS,
-        evaluate=evaluate_gaussian,
-        fit_options={"lr": 1e-3, "batch_size": BATCH, "transform": data.binarize_dynamic},
-        summary=(f"MNIST (dynamically binarized), Gaussian VAE: grid encoder and decoder "
-                 f"({GAUSS_HIDDEN} channels, two residual blocks), a 7×7×{GAUSS_CHANNELS} "
-                 f"latent, N(0, I) prior, Bernoulli decoder, negative ELBO, Adam 1e-3, "
-                 f"batches of {BATCH}, {EPOCHS} epochs")),
+    **{vq_name(c): _vq_recipe(c) for c in (MAIN, *HEALTH, _CIFAR_VQ)},
+    NAMES["mnist"]["prior"]: _prior_recipe(MNIST, NAMES["mnist"]["vq"], PRIOR_EPOCHS),
+    NAMES["mnist"]["gaussian"]: _gaussian_recipe(MNIST),
+    NAMES["cifar-bh"]["prior"]: _prior_recipe(CIFAR, NAMES["cifar-bh"]["vq"], CIFAR_EPOCHS),
+    NAMES["cifar-bh"]["gaussian"]: _gaussian_recipe(CIFAR),
 }
