@@ -42,7 +42,9 @@ class Recipe:
     - ``fit_options``: further keyword arguments of ``trainer`` (``lr``,
       ``batch_size``, ``transform``, ``lr_schedule``, ...);
     - ``callbacks``: factories ``model -> callback`` for ``trainer(callbacks=...)``;
-    - ``trainer``: ``fit`` or a function with its signature; ``seed``: its seed.
+    - ``trainer``: ``fit`` or a function with its signature; ``seed``: its seed;
+    - ``requires``: the checkpoints whose weights the trainer loads (at the same seed),
+      which must be trained first (e.g. the VQ-VAE under a prior over its codes).
     """
     build: Callable[[], torch.nn.Module]
     loss: Callable
@@ -54,6 +56,7 @@ class Recipe:
     callbacks: tuple[Callable[[torch.nn.Module], Callable], ...] = ()
     trainer: Callable = fit
     seed: int = 0
+    requires: tuple[str, ...] = ()
 
 
 def checkpoint_name(data: str, net: str, kind: str, *variants: str, z: int | None = None,

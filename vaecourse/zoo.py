@@ -254,6 +254,12 @@ def train(name: str, *, seed: int = 0, directory=None, progress: bool = True) ->
             if folder.resolve() == store.CHECKOUT_DIR.resolve() else provenance.code_version())
     if seed:  # seed 0's record must exist (and match this code) before a seed is added to it
         _main_record_for_seed(folder, name)
+    for needed in recipe.requires:
+        if not (folder / f"{needed}.json").is_file() or (
+                seed and not _paths(folder, needed, seed)[0].is_file()):
+            raise FileNotFoundError(f"{name} starts from the weights of {needed} (seed {seed}), "
+                                    f"which are not in {folder}: train them first with "
+                                    f"{_command(needed, seed)}")
     final, partial = _paths(folder, name, seed)
     final.parent.mkdir(parents=True, exist_ok=True)
     device = default_device()

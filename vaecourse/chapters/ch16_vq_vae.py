@@ -125,14 +125,15 @@ class Setting(NamedTuple):
     gauss_hidden: int
     prior_channels: int
     epochs: int
+    prior_epochs: int
 
 
 MNIST = Setting("mnist", (1, 28, 28), bernoulli, mnist_split,
                 lambda levels=False: test_images(binarize=not levels), data.binarize_dynamic,
-                _mnist_judge, HIDDEN, N_CODES, GAUSS_HIDDEN, PRIOR_CHANNELS, EPOCHS)
+                _mnist_judge, HIDDEN, N_CODES, GAUSS_HIDDEN, PRIOR_CHANNELS, EPOCHS, PRIOR_EPOCHS)
 CIFAR = Setting("cifar-bh", ch08.SHAPE, discretized_logistic, _cifar_split,
                 lambda levels=False: ch08.test_set().x, None, _cifar_judge, CIFAR_HIDDEN,
-                CIFAR_CODES, CIFAR_GAUSS_HIDDEN, CIFAR_PRIOR_CHANNELS, CIFAR_EPOCHS)
+                CIFAR_CODES, CIFAR_GAUSS_HIDDEN, CIFAR_PRIOR_CHANNELS, CIFAR_EPOCHS, CIFAR_EPOCHS)
 _SETTINGS = {s.key: s for s in (MNIST, CIFAR)}
 
 
@@ -148,18 +149,32 @@ class VQConfig(NamedTuple):
     data: str = "mnist"
 
 
-def vq_name(config: VQConfig) -> str:
-    """The checkpoint name, e.g. ``mnist-grid32-vq-k128-ema-restarts-e10``; the batch size and
-    the commitment weight appear when they differ from :data:`BATCH` and :data:`COMMITMENT`."""
+def _grid_size(setting: Setting) -> int:
+    return (setting.shape[1] // 4) * (setting.shape[2] // 4)
+
+
+def _kind(setting: Setting) -> str:
+    return "bernoulli" if setting.likelihood is bernoulli else "dlogistic"
+
+
+def vq_name(config: VQConfig, prior: bool = False) -> str:
+    """The checkpoint name, e.g. ``mnist-grid32-bernoulli-vq-k128-ema-restarts-z49-e10`` (49
+    codes of 128 values); the batch size and the commitment weight appear when they differ
+    from :data:`BATCH` and :data:`COMMITMENT`. With ``prior``, the name of its prior's
+    checkpoint (``-pixelcnn<channels>``, the prior's epochs)."""
     setting = _SETTINGS[config.data]
-    parts = [setting.key, f"grid{setting.hidden}", "vq", f"k{config.n_codes}", config.update]
+    parts = [setting.key, f"grid{setting.hidden}", _kind(setting), "vq", f"k{config.n_codes}",
+             config.update]
     if config.restarts:
         parts.append("restarts")
     if config.batch != BATCH:
         parts.append(f"b{config.batch}")
     if config.commitment != COMMITMENT:
         parts.append(f"c{config.commitment:g}")
-    return "-".join([*parts, f"e{config.epochs}"])
+    if prior:
+        return "-".join([*parts, f"pixelcnn{setting.prior_channels}",
+                         f"z{_grid_size(setting)}", f"e{setting.prior_epochs}"])
+    return "-".join([*parts, f"z{_grid_size(setting)}", f"e{config.epochs}"])
 
 
 def vq_model(seed: int = 0, n_codes: int = N_CODES, update: str = "ema",
@@ -232,12 +247,15 @@ def prior_loss(model: VQPrior, x: torch.Tensor, generator=None) -> PriorTerms:
     return PriorTerms(code_nll.mean(), code_nll)
 
 
-def _prior_trainer(model: VQPrior, loss, train, *, seed: int, vq: str, **options):
-    """Load the VQ-VAE ``vq`` of seed ``seed`` into ``model.vqvae``, freeze it, then ``fit``
-    the prior."""
-    store.load_seed_weights(vq, model.vqvae, seed)
-    model.vqvae.requires_grad_(False)
-    return fit(model, loss, train, seed=seed, **options)
+def _prior_trainer(vq: str):
+    """The trainer of the prior over the codes of checkpoint ``vq``."""
+    def train_prior(model: VQPrior, loss, train, *, seed: int, **options):
+        """Load the VQ-VAE of seed ``seed`` into ``model.vqvae``, freeze it, then ``fit`` the
+        prior."""
+        store.load_seed_weights(vq, model.vqvae, seed)
+        model.vqvae.requires_grad_(False)
+        return fit(model, loss, train, seed=seed, **options)
+    return train_prior
 
 
 def _in_batches(fn, x: torch.Tensor, size: int = 1000) -> torch.Tensor:
@@ -361,12 +379,12 @@ def _vq_recipe(config: VQConfig) -> Recipe:
                  f"Adam 1e-3, batches of {config.batch}, {config.epochs} epochs"))
 
 
-def _prior_recipe(setting: Setting, vq: str, epochs: int) -> Recipe:
-    h, w = setting.shape[1] // 4, setting.shape[2] // 4
+def _prior_recipe(setting: Setting, vq: str) -> Recipe:
+    h, w, epochs = setting.shape[1] // 4, setting.shape[2] // 4, setting.prior_epochs
     return Recipe(
         build=partial(prior_model, setting=setting), loss=prior_loss, data=setting.split,
         epochs=epochs, evaluate=partial(evaluate_prior, setting=setting),
-        trainer=partial(_prior_trainer, vq=vq),
+        trainer=_prior_trainer(vq), requires=(vq,),
         fit_options={"lr": 1e-3, "batch_size": BATCH, "transform": setting.transform},
         summary=(f"{_describe(setting)}, a PixelCNN prior ({PRIOR_LAYERS} masked layers of "
                  f"{setting.prior_channels} channels, code embeddings of {PRIOR_EMBED}) over "
@@ -400,24 +418,23 @@ _CIFAR_VQ = VQConfig(CIFAR_CODES, epochs=CIFAR_EPOCHS, data="cifar-bh")
 
 
 def _gaussian_name(setting: Setting) -> str:
-    kind = "bernoulli" if setting is MNIST else "dlogistic"
-    return f"{setting.key}-grid{setting.gauss_hidden}-{kind}-c{GAUSS_CHANNELS}-e{setting.epochs}"
+    latent = GAUSS_CHANNELS * _grid_size(setting)
+    return (f"{setting.key}-grid{setting.gauss_hidden}-{_kind(setting)}-c{GAUSS_CHANNELS}"
+            f"-z{latent}-e{setting.epochs}")
 
 
 #: The chapter's main checkpoints, by data set and role.
 NAMES = {
-    "mnist": {"vq": vq_name(MAIN),
-              "prior": f"{vq_name(MAIN)}-pixelcnn{PRIOR_CHANNELS}-e{PRIOR_EPOCHS}",
+    "mnist": {"vq": vq_name(MAIN), "prior": vq_name(MAIN, prior=True),
               "gaussian": _gaussian_name(MNIST)},
-    "cifar-bh": {"vq": vq_name(_CIFAR_VQ),
-                 "prior": f"{vq_name(_CIFAR_VQ)}-pixelcnn{CIFAR_PRIOR_CHANNELS}-e{CIFAR_EPOCHS}",
+    "cifar-bh": {"vq": vq_name(_CIFAR_VQ), "prior": vq_name(_CIFAR_VQ, prior=True),
                  "gaussian": _gaussian_name(CIFAR)},
 }
 
 RECIPES = {
     **{vq_name(c): _vq_recipe(c) for c in (MAIN, *HEALTH, _CIFAR_VQ)},
-    NAMES["mnist"]["prior"]: _prior_recipe(MNIST, NAMES["mnist"]["vq"], PRIOR_EPOCHS),
+    NAMES["mnist"]["prior"]: _prior_recipe(MNIST, NAMES["mnist"]["vq"]),
     NAMES["mnist"]["gaussian"]: _gaussian_recipe(MNIST),
-    NAMES["cifar-bh"]["prior"]: _prior_recipe(CIFAR, NAMES["cifar-bh"]["vq"], CIFAR_EPOCHS),
+    NAMES["cifar-bh"]["prior"]: _prior_recipe(CIFAR, NAMES["cifar-bh"]["vq"]),
     NAMES["cifar-bh"]["gaussian"]: _gaussian_recipe(CIFAR),
 }
