@@ -28,6 +28,12 @@ def test_conv_classifier_shapes_and_layer_names():
     import pytest
     with pytest.raises(ValueError, match="divisible by 8"):
         ConvClassifier((1, 28, 28), 4, channels=(8, 16, 32))
+    # the CIFAR judge's feature space: its convolutional stages, flattened (32 · 4 · 4)
+    from vaecore.classify import features
+    x = torch.rand(3, 3, 32, 32)
+    f = features(model, x)
+    assert f.shape == (3, 512)
+    torch.testing.assert_close(f.float(), model.features(x).flatten(1))
 
 
 def test_lenet_features_and_class_probabilities():

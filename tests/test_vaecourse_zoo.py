@@ -1,6 +1,7 @@
 """The model zoo: train → record → verify → load, resume to the total epochs, the shipped checkpoints."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import NamedTuple
 
@@ -504,3 +505,19 @@ def test_seed_result_reads_one_seed_and_checks_its_weights(tmp_path, fake):
     path.write_text(json.dumps(info))
     with pytest.raises(ValueError, match="seed 1 was measured on other weights"):
         zoo.seed_result("tiny", "gaps", 1, directory=tmp_path)
+
+
+def test_a_recipe_that_starts_from_another_checkpoint_waits_for_it(tmp_path, monkeypatch):
+    calls: list = []
+    after = dataclasses.replace(tiny_recipe(calls), requires=("tiny",))
+    monkeypatch.setattr(zoo, "RECIPES", {"tiny": tiny_recipe(calls), "after": after})
+    with pytest.raises(FileNotFoundError, match=r"after starts from the weights of tiny \(seed 0\)"
+                       r".*python -m vaecourse.zoo train tiny$"):
+        zoo.train("after", directory=tmp_path, progress=False)
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    zoo.train("after", directory=tmp_path, progress=False)
+    with pytest.raises(FileNotFoundError, match=r"train tiny --seed 1"):
+        zoo.train("after", seed=1, directory=tmp_path, progress=False)
+    zoo.train("tiny", seed=1, directory=tmp_path, progress=False)
+    zoo.train("after", seed=1, directory=tmp_path, progress=False)
+    assert [r["seed"] for r in zoo.record("after", directory=tmp_path)["seeds"]] == [1]

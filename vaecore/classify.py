@@ -108,7 +108,13 @@ def class_probabilities(classifier, x: torch.Tensor, batch_size: int = 1000) -> 
 def features(classifier, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """``classifier.features(x)`` ``(N, F)`` in float64, batched, in eval mode.
 
-    The classifier's train/eval mode is restored afterwards.
+    These are the course's feature spaces for the Fréchet distance
+    (:func:`vaecore.metrics.fid`) and for precision and recall, fixed once here: for
+    :class:`LeNet` (the MNIST judge) its 84 penultimate activations; for
+    :class:`ConvClassifier` (the CIFAR-10 judge) the flattened output of its
+    convolutional stages, ``channels[-1] · (H / 2^S) · (W / 2^S)`` values for ``S``
+    stages (512 for a 32 × 32 image and channels (16, 32, 32)). The classifier's
+    train/eval mode is restored afterwards.
     """
     was_training = classifier.training
     classifier.eval()
