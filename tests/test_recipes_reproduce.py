@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 
 from vaecourse import store, zoo
+from vaecourse.chapters import ch16_vq_vae as ch16
 
 #: Records written before records named their code and first steps (release 0.1's training).
 NOT_YET_RETRAINED: set[str] = set()
@@ -54,6 +55,9 @@ COMPARISONS = {
                            "mnist-mlp-bernoulli-completer-quadrant2-e20",
                            "mnist-mlp-bernoulli-m2-labels100-z50-e20",
                            "mnist-mlp-classifier-only-labels100-e20"],
+    # the main models on both data sets, and every codebook-health recipe (ch16.HEALTH)
+    "16_vq_vae": [*(name for data in ("mnist", "cifar-bh") for name in ch16.NAMES[data].values()),
+                  *(ch16.vq_name(c) for c in ch16.HEALTH)],
 }
 #: Comparisons whose records do not have three seeds yet; may only shrink.
 NOT_YET_REPLICATED: set[str] = set()

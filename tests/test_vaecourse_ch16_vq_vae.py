@@ -37,10 +37,10 @@ def test_names_say_what_differs_from_the_main_recipe():
     assert C.NAMES["mnist"]["vq"] == "mnist-grid32-bernoulli-vq-k128-ema-restarts-z49-e10"
     assert C.NAMES["mnist"]["prior"] == ("mnist-grid32-bernoulli-vq-k128-ema-restarts-pixelcnn32"
                                         "-z49-e20")
-    assert C.vq_name(C.VQConfig(512, restarts=False, batch=32, epochs=3)) == \
-        "mnist-grid32-bernoulli-vq-k512-ema-b32-z49-e3"
-    assert C.vq_name(C.VQConfig(commitment=1.0, update="grad", restarts=False, epochs=3)) == \
-        "mnist-grid32-bernoulli-vq-k128-grad-c1-z49-e3"
+    assert C.vq_name(C.VQConfig(512, restarts=False, batch=32, epochs=2)) == \
+        "mnist-grid32-bernoulli-vq-k512-ema-b32-z49-e2"
+    assert C.vq_name(C.VQConfig(commitment=1.0, update="grad", restarts=False, epochs=2)) == \
+        "mnist-grid32-bernoulli-vq-k128-grad-c1-z49-e2"
     names = [C.vq_name(c) for c in C.HEALTH]
     assert len(set(names)) == len(names) == 12 and C.vq_name(C.MAIN) not in names
     assert all(n in C.RECIPES for n in names)

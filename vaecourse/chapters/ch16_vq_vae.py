@@ -78,7 +78,7 @@ __all__ = ["SEEDS", "HIDDEN", "CODE_DIM", "N_CODES", "COMMITMENT", "EMA_DECAY", 
 SEEDS = (0, 1, 2)
 HIDDEN, CODE_DIM, N_CODES = 32, 16, 128
 COMMITMENT, EMA_DECAY, BATCH = 0.25, 0.99, 128
-EPOCHS, SWEEP_EPOCHS = 10, 3
+EPOCHS, SWEEP_EPOCHS = 10, 2
 #: Dead codes are those no position of this many training images (the first of the split) uses.
 RESTART_IMAGES = 5_000
 GAUSS_HIDDEN, GAUSS_CHANNELS = 48, 4
