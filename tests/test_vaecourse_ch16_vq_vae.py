@@ -7,8 +7,9 @@ import math
 import pytest
 import torch
 
+from _records import reproduced_metrics
 from vaecore.pixelcnn import PixelCNNCodePrior
-from vaecore.vq import VQVAE
+from vaecore.vq_vae import VQVAE
 from vaecourse import store
 from vaecourse.chapters import ch16_vq_vae as C
 
@@ -57,7 +58,7 @@ def _tiny_prior(monkeypatch, seed=0):
                       PixelCNNCodePrior(5, (7, 7), embed_dim=4, channels=8, n_layers=2))
     loaded = []
 
-    def load(name, module, seed_):
+    def load(name, module, seed_, directory=None):
         loaded.append((name, seed_))
         module.load_state_dict(state)
     monkeypatch.setattr(store, "load_seed_weights", load)
@@ -100,3 +101,31 @@ def test_the_fid_of_test_images_against_themselves_is_zero_and_of_noise_is_large
     assert C.sample_fid(test[:500]) == pytest.approx(0, abs=1e-6)
     noise = torch.rand(500, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     assert C.sample_fid(noise) > 100
+
+
+def _small_setting():
+    """MNIST's setting on the first 2,000 test images (as many as the FID's samples)."""
+    return C.MNIST._replace(test=lambda levels=False: C.MNIST.test(levels)[:C.N_FID])
+
+
+def test_the_evaluations_add_up(monkeypatch):
+    setting = _small_setting()
+    torch.manual_seed(0)
+    vq = VQVAE((1, 28, 28), 6, 3, hidden=4)
+    m = C.evaluate_vq(vq, setting)
+    assert m["test_codes_used"] + m["test_dead_codes"] == 6 and 1 <= m["test_perplexity"] <= 6
+    assert m["test_loss"] == pytest.approx(-m["test_log_likelihood"] + m["test_codebook_loss"]
+                                           + C.COMMITMENT * m["test_commitment_loss"], rel=1e-5)
+    model, _, _ = _tiny_prior(monkeypatch)
+    p = C.evaluate_prior(model, setting)
+    assert p["test_bits_per_dim"] == pytest.approx(
+        p["test_code_bits_per_dim"] + p["test_image_bits_per_dim"], rel=1e-6)
+    assert p["test_code_bits_per_dim"] == pytest.approx(p["test_code_nll"] / (784 * math.log(2)),
+                                                        rel=1e-6)
+    assert p["sample_fid"] > 0
+    with pytest.raises(ValueError, match="samples: expected at most 2000 images"):
+        C.sample_fid(torch.rand(2001, 1, 28, 28), setting)
+
+
+def test_evaluate_reproduces_the_record_of_the_vq_vae_seed_0():
+    reproduced_metrics(C.NAMES["mnist"]["vq"], C.evaluate_vq)

@@ -19,6 +19,8 @@ def _straight_through(z_e, codebook):
 
 def test_straight_through_passes_and_names_the_usual_slips():
     assert E.check_straight_through(_straight_through).passed
+    assert E.check_straight_through(  # float32 arithmetic passes too
+        lambda z, c: _straight_through(z.float(), c.float())).passed
     slips = {
         "no-gradient": lambda z, c: _nearest(z.detach(), c.detach()),
         "identity": lambda z, c: z,
@@ -53,10 +55,10 @@ def test_best_iid_code_length_passes_and_names_the_usual_slips():
              "per-position": lambda c, k: _iid(c, k) / c[0].numel(),
              "perplexity": lambda c, k: math.exp(_iid(c, k) / c[0].numel()),
              "value": lambda c, k: _iid(c, k) + 1.0,
-             "type": lambda c, k: "many"}
+             "type": lambda c, k: "many", "type ": lambda c, k: True}
     for hint, slip in slips.items():
         result = E.check_best_iid_code_length(slip)
-        assert not result.passed and result.hint == hint, (hint, result)
+        assert not result.passed and result.hint == hint.strip(), (hint, result)
 
 
 def _position(train, k, smoothing=0.5):

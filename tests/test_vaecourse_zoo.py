@@ -509,7 +509,14 @@ def test_seed_result_reads_one_seed_and_checks_its_weights(tmp_path, fake):
 
 def test_a_recipe_that_starts_from_another_checkpoint_waits_for_it(tmp_path, monkeypatch):
     calls: list = []
-    after = dataclasses.replace(tiny_recipe(calls), requires=("tiny",))
+    loaded: list = []
+
+    def trainer(model, loss, train, *, seed, weights_from=None, **kwargs):
+        start = Tiny()
+        store.load_seed_weights("tiny", start, seed, weights_from)
+        loaded.append((seed, weights_from, start.w.weight.clone()))
+        return fit(model, loss, train, seed=seed, **kwargs)
+    after = dataclasses.replace(tiny_recipe(calls), requires=("tiny",), trainer=trainer)
     monkeypatch.setattr(zoo, "RECIPES", {"tiny": tiny_recipe(calls), "after": after})
     with pytest.raises(FileNotFoundError, match=r"after starts from the weights of tiny \(seed 0\)"
                        r".*python -m vaecourse.zoo train tiny$"):
@@ -521,3 +528,9 @@ def test_a_recipe_that_starts_from_another_checkpoint_waits_for_it(tmp_path, mon
     zoo.train("tiny", seed=1, directory=tmp_path, progress=False)
     zoo.train("after", seed=1, directory=tmp_path, progress=False)
     assert [r["seed"] for r in zoo.record("after", directory=tmp_path)["seeds"]] == [1]
+    # every call (the training and its first steps) loaded tiny's weights of its seed from
+    # the folder it trained into
+    assert {(seed, folder) for seed, folder, _ in loaded} == {(0, tmp_path), (1, tmp_path)}
+    trained = {0: zoo.load("tiny", directory=tmp_path)[0].w.weight,
+               1: zoo.load_seed("tiny", 1, directory=tmp_path)[0].w.weight}
+    assert all(torch.equal(weight, trained[seed]) for seed, _, weight in loaded)

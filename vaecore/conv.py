@@ -13,7 +13,7 @@ probabilities.
 :class:`GridEncoder` and :class:`GridDecoder`: the nets of van den Oord et al.
 (2017), small: an image ↔ a grid of vectors a quarter of its height and width
 (two stride-2 convolutions, a 3×3 convolution and residual blocks). They serve
-models whose latent is such a grid: the VQ-VAE (:mod:`vaecore.vq`) and, through
+models whose latent is such a grid: the VQ-VAE (:mod:`vaecore.vq_vae`) and, through
 :class:`GridGaussianEncoder` and :class:`GridGaussianDecoder`, a Gaussian VAE with
 a grid latent that the flat interface of :class:`vaecore.vae.VAE` can hold.
 """
@@ -109,10 +109,12 @@ class ConvDecoder(nn.Module):
 
 class ResidualBlock(nn.Module):
     """``x + Conv1x1(ReLU(Conv3x3(ReLU(x))))``, ``channels`` in and out, ``hidden`` between
-    (van den Oord et al., 2017, Section 4.2)."""
+    (van den Oord et al., 2017, Section 4.1)."""
 
     def __init__(self, channels: int, hidden: int):
         super().__init__()
+        channels = check_positive_int("channels", channels)
+        hidden = check_positive_int("hidden", hidden)
         self.net = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, hidden, 3, padding=1), nn.ReLU(),
                                  nn.Conv2d(hidden, channels, 1))
 
@@ -122,6 +124,15 @@ class ResidualBlock(nn.Module):
 
 def _grid_size(in_shape) -> tuple[int, int]:
     return feature_size(tuple(in_shape), 2)
+
+
+def _check_nets(hidden, n_res) -> tuple[int, int]:
+    hidden = check_positive_int("hidden", hidden)
+    if hidden < 2:
+        raise ValueError(f"hidden: expected at least 2 channels, got {hidden}")
+    if isinstance(n_res, bool) or not isinstance(n_res, int) or n_res < 0:
+        raise ValueError(f"n_res: expected an integer >= 0 (residual blocks), got {n_res!r}")
+    return hidden, n_res
 
 
 class GridEncoder(nn.Module):
@@ -138,9 +149,7 @@ class GridEncoder(nn.Module):
         self.in_shape = tuple(in_shape)
         self.grid = _grid_size(self.in_shape)
         self.out_channels = check_positive_int("out_channels", out_channels)
-        hidden = check_positive_int("hidden", hidden)
-        if hidden < 2:
-            raise ValueError(f"hidden: expected at least 2 channels, got {hidden}")
+        hidden, n_res = _check_nets(hidden, n_res)
         self.net = nn.Sequential(
             nn.Conv2d(self.in_shape[0], hidden // 2, 4, stride=2, padding=1), nn.ReLU(),
             nn.Conv2d(hidden // 2, hidden, 4, stride=2, padding=1), nn.ReLU(),
@@ -163,9 +172,7 @@ class GridDecoder(nn.Module):
         super().__init__()
         self.in_channels = check_positive_int("in_channels", in_channels)
         self.out_channels = check_positive_int("out_channels", out_channels)
-        hidden = check_positive_int("hidden", hidden)
-        if hidden < 2:
-            raise ValueError(f"hidden: expected at least 2 channels, got {hidden}")
+        hidden, n_res = _check_nets(hidden, n_res)
         self.net = nn.Sequential(
             nn.Conv2d(in_channels, hidden, 3, padding=1),
             *(ResidualBlock(hidden, hidden // 2) for _ in range(n_res)), nn.ReLU(),

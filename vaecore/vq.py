@@ -3,7 +3,7 @@ r"""Vector quantisation (van den Oord, Vinyals and Kavukcuoglu, 2017, VQ-VAE).
 An encoder output :math:`z_e` of shape ``(B, D, ...)`` holds one
 :math:`D`-vector per position (``(B, D)``: one position; ``(B, D, H, W)``: a
 grid). Each is replaced by its nearest entry of a codebook
-:math:`e \in \mathbb R^{K \times D}` (paper, Eq. 1-2):
+:math:`e \in \mathbb R^{K \times D}` (paper, Eq. 1-2; Equation (vq-nearest)):
 
 .. math::
     c = \arg\min_k \lVert z_e - e_k \rVert_2, \qquad z_q = e_c .
@@ -11,10 +11,10 @@ grid). Each is replaced by its nearest entry of a codebook
 The argmin has no gradient; the straight-through estimator copies the
 gradient at :math:`z_q` to :math:`z_e`, written
 :math:`z_q = z_e + \mathrm{sg}[e_c - z_e]` (value :math:`e_c`, Jacobian the
-identity). The codebook learns from the codebook term, the encoder is kept
+identity; Equation (vq-straight-through)). The codebook learns from the codebook term, the encoder is kept
 near its codes by the commitment term with weight ``commitment``
 (the paper's :math:`\beta = 0.25`, renamed so as not to collide with the
-β of the β-VAE; paper, Eq. 3):
+β of the β-VAE; paper, Eq. 3; Equation (vq-loss)):
 
 .. math::
     L = -\log p(x \mid z_q) + \lVert \mathrm{sg}[z_e] - e_c \rVert_2^2
@@ -22,14 +22,12 @@ near its codes by the commitment term with weight ``commitment``
 
 Alternatively the codebook follows exponential moving averages of the
 vectors assigned to it (:class:`VectorQuantizer` with ``ema_decay``; paper,
-Appendix A.1). Codebook health: :func:`codebook_usage` gives the counts, the
+Appendix A.1; Equation (vq-ema)). Codebook health: :func:`codebook_usage` gives the counts, the
 perplexity and the dead codes; :meth:`VectorQuantizer.restart_dead_codes`
 re-initialises dead codes from encoder outputs.
 
-The whole model: :class:`VQVAE` (the encoder and decoder of
-:class:`vaecore.conv.GridEncoder` and :class:`vaecore.conv.GridDecoder`, a
-:class:`VectorQuantizer` between them) and its loss :func:`vq_vae_loss`;
-:class:`DeadCodeRestarts` is the remedy as a ``fit`` callback.
+The whole model, its loss and the restarts as a ``fit`` callback are in
+:mod:`vaecore.vq_vae`.
 
 Reduction rule: the loss terms are ``(B,)``, summed over positions and the
 :math:`D` dimensions (Sonnet's mean squared error divides them by ``D`` times
@@ -43,13 +41,11 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from vaecore import distributed
 from vaecore._checks import check_positive_int, check_tensor
-from vaecore.conv import GridDecoder, GridEncoder
-from vaecore.likelihoods import Likelihood, bernoulli
 
 __all__ = ["Quantized", "nearest_codes", "quantize", "vq_loss", "CodebookUsage",
-           "codebook_usage", "VectorQuantizer", "VQVAE", "VQOutput", "VQTerms", "vq_vae_loss",
-           "DeadCodeRestarts"]
+           "codebook_usage", "VectorQuantizer"]
 
 
 class Quantized(NamedTuple):
@@ -166,8 +162,17 @@ class VectorQuantizer(nn.Module):
             self.register_buffer("ema_sum", codebook.clone())
 
     def forward(self, z_e: torch.Tensor) -> Quantized:
-        """Quantise ``z_e`` ``(B, code_dim, ...)``; in training mode with EMA, update the codebook first."""
+        """Quantise ``z_e`` ``(B, code_dim, ...)``; in training mode with EMA, update the codebook first.
+
+        An EMA codebook trains in one process only: under ``torchrun``,
+        ``DistributedDataParallel`` would broadcast rank 0's buffers at every step, so
+        the averages would follow rank 0's share of each batch (``RuntimeError``).
+        """
         if self.ema_decay is not None and self.training:
+            if distributed.world_size() > 1:
+                raise RuntimeError("VectorQuantizer: an EMA codebook (ema_decay) averages one "
+                                   "process's outputs only; train it in one process, or learn "
+                                   "the codebook by its loss term (ema_decay=None)")
             self.ema_update(z_e)
         return quantize(z_e, self.codebook)
 
@@ -228,132 +233,3 @@ class VectorQuantizer(nn.Module):
             self.ema_sum[index] = self.codebook[index]
         return n_dead
 
-
-class VQOutput(NamedTuple):
-    """One pass x → z_e → z_q → p(x | z_q): the decoder's parameters and the :class:`Quantized`."""
-    x_params: object
-    quantized: Quantized
-
-
-class VQVAE(nn.Module):
-    r"""A VQ-VAE: images ``(B, *in_shape)`` → a grid of ``code_dim`` vectors a quarter of
-    their height and width → their nearest of ``n_codes`` codes → ``p(x | z_q)``.
-
-    ``likelihood``: :data:`vaecore.likelihoods.bernoulli` (binary images; the decoder
-    gives one logit per pixel) or
-    :data:`vaecore.discretized_logistic.discretized_logistic` (8-bit levels; the
-    decoder gives ``(mean, log_scale)`` per sub-pixel). ``ema_decay``: the codebook
-    update of :class:`VectorQuantizer` (None: learned by the codebook term).
-    """
-
-    def __init__(self, in_shape, n_codes: int, code_dim: int, hidden: int = 32, n_res: int = 2,
-                 ema_decay: float | None = 0.99, likelihood: Likelihood = bernoulli):
-        super().__init__()
-        if not isinstance(likelihood, Likelihood) or likelihood.name not in (
-                "bernoulli", "discretized_logistic"):
-            raise ValueError("likelihood: expected vaecore.likelihoods.bernoulli or "
-                             "vaecore.discretized_logistic.discretized_logistic, got "
-                             f"{getattr(likelihood, 'name', type(likelihood).__name__)}")
-        self.in_shape, self.likelihood = tuple(in_shape), likelihood
-        self.n_params = 2 if likelihood.name == "discretized_logistic" else 1
-        self.encoder = GridEncoder(self.in_shape, code_dim, hidden, n_res)
-        self.grid = self.encoder.grid
-        self.quantizer = VectorQuantizer(n_codes, code_dim, ema_decay)
-        self.decoder = GridDecoder(code_dim, self.n_params * self.in_shape[0], hidden, n_res)
-
-    @property
-    def n_codes(self) -> int:
-        return self.quantizer.n_codes
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """The encoder's output :math:`z_e` ``(B, code_dim, H/4, W/4)``."""
-        return self.encoder(x)
-
-    def codes(self, x: torch.Tensor) -> torch.Tensor:
-        """The nearest codes of ``x``'s grid, ``(B, H/4, W/4)`` long (no gradient, no EMA step)."""
-        with torch.no_grad():
-            return nearest_codes(self.encode(x), self.quantizer.codebook)
-
-    def decode(self, z_q: torch.Tensor):
-        r"""The parameters of :math:`p(x \mid z_q)` for a grid ``(B, code_dim, H/4, W/4)``."""
-        out = self.decoder(z_q)
-        return out if self.n_params == 1 else tuple(out.chunk(2, dim=1))
-
-    def decode_codes(self, codes: torch.Tensor):
-        r"""The parameters of :math:`p(x \mid c)` for code grids ``(B, H/4, W/4)`` (long)."""
-        check_tensor("codes", codes, ndim=3, floating=False)
-        if tuple(codes.shape[1:]) != self.grid or codes.dtype != torch.long:
-            raise ValueError(f"codes: expected a long tensor (B, {self.grid[0]}, {self.grid[1]}), "
-                             f"got {codes.dtype} of shape {tuple(codes.shape)}")
-        if codes.numel() and (codes.min() < 0 or codes.max() >= self.n_codes):
-            raise ValueError(f"codes: expected values in 0..{self.n_codes - 1}, got "
-                             f"{codes.min().item()}..{codes.max().item()}")
-        return self.decode(self.quantizer.codebook[codes].movedim(-1, 1))
-
-    def forward(self, x: torch.Tensor) -> VQOutput:
-        """Encode, quantise (an EMA step in training mode), decode."""
-        quantized = self.quantizer(self.encode(x))
-        return VQOutput(self.decode(quantized.z_q), quantized)
-
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        r""":math:`E[x \mid c(x)]`, same shape as ``x`` (no gradient, no EMA step)."""
-        with torch.no_grad():
-            return self.likelihood.mean(self.decode_codes(self.codes(x)))
-
-
-class VQTerms(NamedTuple):
-    r"""``loss`` (scalar, minimised); ``log_likelihood`` :math:`\log p(x \mid z_q)`,
-    ``codebook_loss`` and ``commitment_loss``, each ``(B,)``."""
-    loss: torch.Tensor
-    log_likelihood: torch.Tensor
-    codebook_loss: torch.Tensor
-    commitment_loss: torch.Tensor
-
-
-def vq_vae_loss(model: VQVAE, x: torch.Tensor, commitment: float = 0.25,
-                generator: torch.Generator | None = None) -> VQTerms:
-    r"""The VQ-VAE objective (paper, Eq. 3), batch mean; a ``fit`` loss (nothing is sampled).
-
-    :math:`-\log p(x \mid z_q) + \lVert \mathrm{sg}[z_e] - e_c \rVert^2
-    + \text{commitment}\, \lVert z_e - \mathrm{sg}[e_c] \rVert^2`
-    (:func:`vq_loss`). With an EMA codebook the middle term has no gradient and is a
-    measurement only.
-    """
-    out = model(x)
-    log_likelihood = model.likelihood.log_prob(x, out.x_params)
-    loss = -log_likelihood + vq_loss(out.quantized, commitment)
-    return VQTerms(loss.mean(), log_likelihood, out.quantized.codebook_loss,
-                   out.quantized.commitment_loss)
-
-
-class DeadCodeRestarts:
-    """A ``fit`` callback: after each of the first ``epochs - 1`` epochs, the codes that no
-    position of ``images`` uses are moved onto encoder outputs of those images
-    (:meth:`VectorQuantizer.restart_dead_codes`).
-
-    ``images``: a fixed sample of training images (passed through ``transform``
-    with a generator seeded by ``seed`` and the epoch). ``restarted[epoch]`` is the
-    number restarted after that epoch (none after the last, where a restart could not
-    be trained). A run resumed after an interruption does not repeat the restart of
-    the epoch it resumes from.
-    """
-
-    def __init__(self, model: VQVAE, images: torch.Tensor, epochs: int, transform=None,
-                 seed: int = 0, batch_size: int = 1000):
-        self.model, self.images, self.transform = model, images, transform
-        self.epochs = check_positive_int("epochs", epochs)
-        self.seed, self.batch_size = seed, check_positive_int("batch_size", batch_size)
-        self.restarted: dict[int, int] = {}
-
-    def __call__(self, epoch: int, history) -> None:
-        if epoch < self.epochs:
-            generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-            x = self.images if self.transform is None else self.transform(self.images, generator)
-            device = self.model.quantizer.codebook.device
-            with torch.no_grad():
-                z_e = torch.cat([self.model.encode(x[i:i + self.batch_size].to(device))
-                                 for i in range(0, len(x), self.batch_size)])
-            usage = codebook_usage(nearest_codes(z_e, self.model.quantizer.codebook),
-                                   self.model.n_codes)
-            self.restarted[epoch] = self.model.quantizer.restart_dead_codes(z_e, usage.dead,
-                                                                            generator)

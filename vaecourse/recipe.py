@@ -44,7 +44,8 @@ class Recipe:
     - ``callbacks``: factories ``model -> callback`` for ``trainer(callbacks=...)``;
     - ``trainer``: ``fit`` or a function with its signature; ``seed``: its seed;
     - ``requires``: the checkpoints whose weights the trainer loads (at the same seed),
-      which must be trained first (e.g. the VQ-VAE under a prior over its codes).
+      which must be trained first (e.g. the VQ-VAE under a prior over its codes); a run
+      trained into a folder passes it to the trainer as ``weights_from``.
     """
     build: Callable[[], torch.nn.Module]
     loss: Callable

@@ -189,13 +189,20 @@ def _command(name: str, seed: int) -> str:
     return f"python -m vaecourse.zoo train {name}" + (f" --seed {seed}" if seed else "")
 
 
-def first_steps(name: str, seed: int = 0, steps: int = FIRST_STEPS) -> dict[str, list[float]]:
+def _weights_from(recipe: Recipe, directory) -> dict:
+    """The trainer option naming where a recipe's required checkpoints are (none without)."""
+    return {"weights_from": directory} if recipe.requires and directory is not None else {}
+
+
+def first_steps(name: str, seed: int = 0, steps: int = FIRST_STEPS,
+                directory=None) -> dict[str, list[float]]:
     """The training losses of the first ``steps`` optimisation steps of recipe ``name`` at ``seed``.
 
     The recipe's own model, loss, trainer and options, on the first batch of
     its training data (``batch_size`` examples) seen ``steps`` times, one
     epoch each, without callbacks: every field of the per-step training
-    metrics, as floats. Any change to a recipe's arithmetic (initialisation,
+    metrics, as floats (``directory``: where the checkpoints the recipe requires are,
+    else where checkpoints are found). Any change to a recipe's arithmetic (initialisation,
     data, transform, loss, optimizer, learning rate) changes them, so a
     record stores them and a test compares them with the current code
     (:data:`FIRST_STEPS_RTOL`; bit-exact values differ across CPUs).
@@ -210,7 +217,8 @@ def first_steps(name: str, seed: int = 0, steps: int = FIRST_STEPS) -> dict[str,
         recipe.loss.start(0)
     with torch.random.fork_rng(devices=[]):
         history = recipe.trainer(model, recipe.loss, batch, val=None, epochs=steps,
-                                 seed=recipe.seed + seed, progress=False, **recipe.fit_options)
+                                 seed=recipe.seed + seed, progress=False, **recipe.fit_options,
+                                 **_weights_from(recipe, directory))
     return {field: [float(v) for v in values] for field, values in history.train.items()}
 
 
@@ -284,7 +292,8 @@ def train(name: str, *, seed: int = 0, directory=None, progress: bool = True) ->
         history = recipe.trainer(model, recipe.loss, train_data, val=val_data, epochs=recipe.epochs,
                                  seed=recipe.seed + seed, checkpoint=partial, history=history,
                                  callbacks=[make(model) for make in recipe.callbacks],
-                                 progress=progress, **recipe.fit_options)
+                                 progress=progress, **recipe.fit_options,
+                                 **_weights_from(recipe, directory))
     wall = before + time.perf_counter() - start
     if not main:
         distributed.barrier()  # until rank 0 has written the checkpoint and its record
@@ -295,7 +304,8 @@ def train(name: str, *, seed: int = 0, directory=None, progress: bool = True) ->
     run = {"seed": seed, "command": _command(name, seed), "epochs": len(history),
            "train_wall_time_s": round(wall, 1), "threads": torch.get_num_threads(),
            "machine": _machine(device), "torch": torch.__version__, "vaecore": __version__,
-           "code": code, "first_steps": first_steps(name, seed), "metrics": metrics}
+           "code": code, "first_steps": first_steps(name, seed, directory=directory),
+           "metrics": metrics}
     if seed:
         run["weights_sha256"] = file_sha256(final)  # ties later measurements to these weights
         _add_seed(folder, name, run)
@@ -444,7 +454,7 @@ def _main_record_for_seed(folder: Path, name: str) -> dict:
         raise FileNotFoundError(f"{path} does not exist: train seed 0 first "
                                 f"(python -m vaecourse.zoo train {name}), then the other seeds")
     info = read_record(path)
-    stale = stale_first_steps(info.get("first_steps", {}), first_steps(name, 0))
+    stale = stale_first_steps(info.get("first_steps", {}), first_steps(name, 0, directory=folder))
     if stale:
         raise RuntimeError(f"{path} was trained by a different recipe than today's "
                            f"({'; '.join(stale)}): retrain seed 0 first")
@@ -468,7 +478,8 @@ def _seeds_still_valid(folder: Path, name: str) -> list[dict]:
     except ValueError:
         return []
     return [r for r in old if "first_steps" in r
-            and not stale_first_steps(r["first_steps"], first_steps(name, r["seed"]))]
+            and not stale_first_steps(r["first_steps"],
+                                      first_steps(name, r["seed"], directory=folder))]
 
 
 class _record_lock:
@@ -660,7 +671,7 @@ def done(name: str, seed: int = 0, directory=None) -> bool:
         return False
     runs = [info] if seed == 0 else [r for r in info.get("seeds", []) if r["seed"] == seed]
     return bool(runs) and "first_steps" in runs[0] and info.get("seed", 0) == 0 and not \
-        stale_first_steps(runs[0]["first_steps"], first_steps(name, seed))
+        stale_first_steps(runs[0]["first_steps"], first_steps(name, seed, directory=path.parent))
 
 
 def _train_arguments(args: list[str]) -> tuple[list[str], list[int], bool]:

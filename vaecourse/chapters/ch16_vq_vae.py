@@ -4,12 +4,13 @@ On chapter 5's MNIST protocol (dynamically binarized training images, the 55,000
 :func:`vaecourse.protocol.mnist_split`, the fixed binarized test set of
 :func:`vaecourse.protocol.test_images`, Adam 1e-3, batches of 128):
 
-- **the VQ-VAE** (:func:`vq_model`): :class:`vaecore.vq.VQVAE` with the nets of
+- **the VQ-VAE** (:func:`vq_model`): :class:`vaecore.vq_vae.VQVAE` with the nets of
   :class:`vaecore.conv.GridEncoder` and :class:`vaecore.conv.GridDecoder`
   (:data:`HIDDEN` channels), a 7 × 7 grid of :data:`CODE_DIM`-dimensional vectors,
   :data:`N_CODES` codes updated by exponential moving averages (decay 0.99), the
   commitment weight 0.25, a Bernoulli decoder, dead codes restarted after every epoch
-  (:class:`vaecore.vq.DeadCodeRestarts` on :data:`RESTART_IMAGES` training images);
+  but the last (:class:`vaecore.vq_vae.DeadCodeRestarts` on :data:`RESTART_IMAGES`
+  training images, the same restart draws for every seed);
   :data:`EPOCHS` epochs, three seeds (:data:`MAIN`).
 - **its prior** (:func:`prior_model`, :data:`PRIOR`): a PixelCNN over the 7 × 7 codes
   (:class:`vaecore.pixelcnn.PixelCNNCodePrior`) trained on the codes of the training
@@ -57,7 +58,8 @@ from vaecore.seeding import local_seed
 from vaecore.train import fit
 from vaecore.units import bits_per_dim
 from vaecore.vae import VAE
-from vaecore.vq import DeadCodeRestarts, VQVAE, codebook_usage, vq_vae_loss
+from vaecore.vq import codebook_usage
+from vaecore.vq_vae import DeadCodeRestarts, VQVAE, vq_vae_loss
 from vaecore.vq_bits import vq_bits_per_dim
 
 from .. import store
@@ -154,7 +156,7 @@ def _grid_size(setting: Setting) -> int:
 
 
 def _kind(setting: Setting) -> str:
-    return "bernoulli" if setting.likelihood is bernoulli else "dlogistic"
+    return "bernoulli" if setting.likelihood.name == "bernoulli" else "dlogistic"
 
 
 def vq_name(config: VQConfig, prior: bool = False) -> str:
@@ -179,7 +181,7 @@ def vq_name(config: VQConfig, prior: bool = False) -> str:
 
 def vq_model(seed: int = 0, n_codes: int = N_CODES, update: str = "ema",
              setting: Setting = MNIST) -> VQVAE:
-    """A seeded :class:`vaecore.vq.VQVAE` for ``setting``'s images."""
+    """A seeded :class:`vaecore.vq_vae.VQVAE` for ``setting``'s images."""
     if update not in ("ema", "grad"):
         raise ValueError(f"update: expected 'ema' or 'grad', got {update!r}")
     with local_seed(seed):
@@ -191,7 +193,7 @@ def vq_model(seed: int = 0, n_codes: int = N_CODES, update: str = "ema",
 def gaussian_model(seed: int = 0, setting: Setting = MNIST) -> VAE:
     """A seeded Gaussian VAE with a :data:`GAUSS_CHANNELS`-channel latent on the quarter-size
     grid, and ``setting``'s likelihood."""
-    two = setting.likelihood is discretized_logistic
+    two = setting.likelihood.name == "discretized_logistic"
     with local_seed(seed):
         return VAE(GridGaussianEncoder(setting.shape, GAUSS_CHANNELS, hidden=setting.gauss_hidden),
                    GridGaussianDecoder(GAUSS_CHANNELS, setting.shape, hidden=setting.gauss_hidden,
@@ -209,6 +211,12 @@ class VQPrior(nn.Module):
     def __init__(self, vqvae: VQVAE, prior: PixelCNNCodePrior):
         super().__init__()
         self.vqvae, self.prior = vqvae, prior
+
+    def train(self, mode: bool = True) -> "VQPrior":
+        """Set the prior's mode; the VQ-VAE, frozen, stays in evaluation mode."""
+        super().train(mode)
+        self.vqvae.eval()
+        return self
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         r"""``n`` images: :math:`E[x \mid c]` for :math:`c \sim p(c)` (no gradient)."""
@@ -249,10 +257,10 @@ def prior_loss(model: VQPrior, x: torch.Tensor, generator=None) -> PriorTerms:
 
 def _prior_trainer(vq: str):
     """The trainer of the prior over the codes of checkpoint ``vq``."""
-    def train_prior(model: VQPrior, loss, train, *, seed: int, **options):
-        """Load the VQ-VAE of seed ``seed`` into ``model.vqvae``, freeze it, then ``fit`` the
-        prior."""
-        store.load_seed_weights(vq, model.vqvae, seed)
+    def train_prior(model: VQPrior, loss, train, *, seed: int, weights_from=None, **options):
+        """Load the VQ-VAE of seed ``seed`` (from the folder ``weights_from``, else where
+        checkpoints are found) into ``model.vqvae``, freeze it, then ``fit`` the prior."""
+        store.load_seed_weights(vq, model.vqvae, seed, weights_from)
         model.vqvae.requires_grad_(False)
         return fit(model, loss, train, seed=seed, **options)
     return train_prior
@@ -267,7 +275,9 @@ def evaluate_vq(model: VQVAE, setting: Setting = MNIST) -> dict:
     r"""The test metrics of a VQ-VAE (nats per image, the test images as modelled).
 
     ``test_log_likelihood``, ``test_codebook_loss``, ``test_commitment_loss`` and
-    ``test_loss`` (:func:`vaecore.vq.vq_vae_loss`); ``test_mse_grey``: the squared error per
+    ``test_loss`` (:func:`vaecore.vq_vae.vq_vae_loss` with the commitment weight
+    :data:`COMMITMENT`, whatever the recipe's: compare it across recipes of one weight
+    only); ``test_mse_grey``: the squared error per
     pixel of :math:`E[x \mid c(x)]` against the grey-level images; the codebook's health
     over all positions of the test grids: ``test_perplexity``, ``test_codes_used`` and
     ``test_dead_codes``.
@@ -290,7 +300,11 @@ def sample_fid(samples: torch.Tensor, setting: Setting = MNIST) -> float:
     """FID of ``samples`` (images in [0, 1]) against as many grey-level test images, in the
     features of ``setting``'s judge."""
     judge, prepare = setting.judge()
-    real = setting.test(levels=True)[:len(samples)]
+    real = setting.test(levels=True)
+    if len(samples) > len(real):
+        raise ValueError(f"samples: expected at most {len(real)} images, as many as the test "
+                         f"images compared with, got {len(samples)}")
+    real = real[:len(samples)]
     return fid(features(judge, prepare(real)), features(judge, prepare(samples))).item()
 
 
@@ -320,7 +334,7 @@ def evaluate_gaussian(model: VAE, setting: Setting = MNIST) -> dict:
     dimension too (``test_bits_per_dim``); ``test_mse_grey`` as for the VQ-VAE; for MNIST
     chapter 5's other metrics (:func:`vaecourse.protocol.evaluate_test`); ``sample_fid`` of
     :data:`N_FID` sample means."""
-    if setting is MNIST:
+    if setting.key == "mnist":
         metrics = evaluate_test(model)
     else:
         x = setting.test()
@@ -355,7 +369,7 @@ _LIKELIHOOD = {"bernoulli": "Bernoulli", "discretized_logistic": "discretized lo
 
 
 def _describe(setting: Setting) -> str:
-    return ("MNIST (dynamically binarized)" if setting is MNIST else
+    return ("MNIST (dynamically binarized)" if setting.key == "mnist" else
             "CIFAR-10 birds+horses 32×32 (9,000 train, a random 1,000 held out), 8-bit levels")
 
 
