@@ -149,3 +149,16 @@ def all_finite(t: torch.Tensor) -> bool:
     use this only to choose between a fast formula and a slower exact one.
     """
     return math.isfinite(t.sum().item())
+
+
+def check_code_grid(codes, grid: tuple[int, ...], n_codes: int) -> torch.Tensor:
+    """Raise ``ValueError`` unless ``codes`` is a long tensor ``(B, *grid)`` of values in
+    ``0 .. n_codes - 1`` (the code grids of a VQ model); return it."""
+    check_tensor("codes", codes, ndim=1 + len(grid), floating=False)
+    if tuple(codes.shape[1:]) != tuple(grid) or codes.dtype != torch.long:
+        raise ValueError(f"codes: expected a long tensor (B, {', '.join(map(str, grid))}),"
+                         f" got {codes.dtype} of shape {tuple(codes.shape)}")
+    if codes.numel() and (codes.min() < 0 or codes.max() >= n_codes):
+        raise ValueError(f"codes: expected values in 0..{n_codes - 1}, got "
+                         f"{codes.min().item()}..{codes.max().item()}")
+    return codes

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaecore._checks import check_event_shape, check_latent, check_positive_int, check_tensor
+from vaecore._checks import check_code_grid, check_event_shape, check_latent, check_positive_int
 from vaecore.likelihoods import Likelihood, log_prob_bernoulli
 from vaecore.masked_conv import PixelCNN
 
@@ -129,19 +129,9 @@ class PixelCNNCodePrior(nn.Module):
         self.embed = nn.Embedding(n_codes, check_positive_int("embed_dim", embed_dim))
         self.net = PixelCNN(embed_dim, n_codes, channels, n_layers, first_kernel)
 
-    def _check_codes(self, codes) -> torch.Tensor:
-        check_tensor("codes", codes, ndim=1 + len(self.grid), floating=False)
-        if tuple(codes.shape[1:]) != self.grid or codes.dtype != torch.long:
-            raise ValueError(f"codes: expected a long tensor (B, {', '.join(map(str, self.grid))}),"
-                             f" got {codes.dtype} of shape {tuple(codes.shape)}")
-        if codes.numel() and (codes.min() < 0 or codes.max() >= self.n_codes):
-            raise ValueError(f"codes: expected values in 0..{self.n_codes - 1}, got "
-                             f"{codes.min().item()}..{codes.max().item()}")
-        return codes
-
     def logits(self, codes: torch.Tensor) -> torch.Tensor:
         """The logits ``(B, n_codes, H, W)``; the ones at position i see codes before i only."""
-        return self.net(self.embed(self._check_codes(codes)).permute(0, 3, 1, 2))
+        return self.net(self.embed(check_code_grid(codes, self.grid, self.n_codes)).permute(0, 3, 1, 2))
 
     def log_prob(self, codes: torch.Tensor) -> torch.Tensor:
         r""":math:`\log p(c) = \sum_i \log p(c_i \mid c_{<i})` in nats, ``(B,)`` (maximised)."""

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from vaecore._checks import check_event_shape, check_positive_int, check_tensor
+from vaecore._checks import check_code_grid, check_event_shape, check_positive_int
 from vaecore.conv import GridDecoder, GridEncoder
 from vaecore.likelihoods import Likelihood, bernoulli
 from vaecore.vq import Quantized, VectorQuantizer, codebook_usage, nearest_codes, vq_loss
@@ -79,13 +79,7 @@ class VQVAE(nn.Module):
 
     def decode_codes(self, codes: torch.Tensor):
         r"""The parameters of :math:`p(x \mid c)` for code grids ``(B, H/4, W/4)`` (long)."""
-        check_tensor("codes", codes, ndim=3, floating=False)
-        if tuple(codes.shape[1:]) != self.grid or codes.dtype != torch.long:
-            raise ValueError(f"codes: expected a long tensor (B, {self.grid[0]}, {self.grid[1]}), "
-                             f"got {codes.dtype} of shape {tuple(codes.shape)}")
-        if codes.numel() and (codes.min() < 0 or codes.max() >= self.n_codes):
-            raise ValueError(f"codes: expected values in 0..{self.n_codes - 1}, got "
-                             f"{codes.min().item()}..{codes.max().item()}")
+        check_code_grid(codes, self.grid, self.n_codes)
         return self.decode(self.quantizer.codebook[codes].movedim(-1, 1))
 
     def forward(self, x: torch.Tensor) -> VQOutput:

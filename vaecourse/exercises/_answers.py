@@ -23,7 +23,7 @@ from typing import Callable
 
 from ._check import CheckResult, _fail
 
-__all__ = ["call", "trained_vae", "check_number", "measured"]
+__all__ = ["call", "trained_vae", "number", "check_number", "measured"]
 
 
 def call(name: str, fn: Callable, *args):
@@ -56,6 +56,16 @@ def _as_float(value) -> float | None:
     except (TypeError, ValueError, RuntimeError):
         return None
     return number if not isinstance(value, bool) else None
+
+
+def number(name: str, answer, what: str) -> tuple[float | None, CheckResult | None]:
+    """``(value, None)`` for a student's numerical answer, or ``(None, failed CheckResult)``
+    that asks for one number (``what``: its unit, e.g. "nats per grid")."""
+    value = _as_float(answer)
+    if value is None:
+        return None, measured(name, False, f"your function returned {type(answer).__name__}",
+                              "type", f"Return one number: {what}.")
+    return value, None
 
 
 def check_number(name: str, answer: Callable, want: float, *, rtol: float = 1e-3,

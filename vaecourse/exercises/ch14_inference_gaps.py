@@ -20,7 +20,7 @@ from vaecore.mlp import MLPDecoder, MLPEncoder
 from vaecore.posterior import Posterior
 from vaecore.seeding import local_seed
 from vaecore.vae import VAE
-from ._answers import _as_float, call, measured
+from ._answers import call, measured, number
 from ._check import CheckResult
 from ._submission import exercise, rng
 
@@ -137,10 +137,9 @@ def check_equicorrelated_gap(equicorrelated_gap) -> CheckResult:
         answer, failed = call(name, equicorrelated_gap, rho, dim)
         if failed is not None:
             return failed
-        got = _as_float(answer)
-        if got is None:
-            return measured(name, False, f"your function returned {type(answer).__name__}",
-                            "type", "Return one number: the gap in nats.")
+        got, failed = number(name, answer, "the gap in nats")
+        if failed is not None:
+            return failed
         want = _gap(rho, dim)
         where = f"(case {i + 1} of {len(cases)}: ρ = {rho:g}, D = {dim})"
         if math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-10):

@@ -16,7 +16,7 @@ from functools import lru_cache
 import torch
 
 from vaecore.vq import VectorQuantizer, nearest_codes, quantize
-from ._answers import _as_float, call, measured
+from ._answers import call, measured, number
 from ._check import CheckResult
 from ._submission import exercise, rng
 
@@ -150,10 +150,9 @@ def check_best_iid_code_length(best_iid_code_length) -> CheckResult:
         answer, failed = call(name, best_iid_code_length, codes.clone(), k)
         if failed is not None:
             return failed
-        value = _as_float(answer)
-        if value is None:
-            return measured(name, False, f"your function returned {type(answer).__name__}",
-                            "type", "Return one number: nats per grid.")
+        value, failed = number(name, answer, "nats per grid")
+        if failed is not None:
+            return failed
         want = best_iid_nats(codes, k)
         if math.isclose(value, want, rel_tol=TOLERANCE, abs_tol=TOLERANCE):
             continue
