@@ -139,8 +139,8 @@ class VectorQuantizer(nn.Module):
     r"""A codebook ``(n_codes, code_dim)`` and its quantisation: ``forward(z_e) -> Quantized``.
 
     ``ema_decay=None``: the codebook is a parameter, learned through the
-    codebook term of :func:`vq_loss`. ``ema_decay = \gamma`` in ``(0, 1)``
-    (the paper: 0.99): the codebook is a buffer, and each ``forward`` in
+    codebook term of :func:`vq_loss`. ``ema_decay`` :math:`= \eta` in ``(0, 1)`` (the paper's
+    :math:`\gamma`, 0.99): the codebook is a buffer, and each ``forward`` in
     training mode calls :meth:`ema_update`. Initial codes are uniform in
     :math:`(-1/K, 1/K)`.
     """
@@ -181,11 +181,12 @@ class VectorQuantizer(nn.Module):
         r"""One EMA step on a batch (paper, Appendix A.1; Sonnet's ``VectorQuantizerEMA``).
 
         With :math:`n_k` vectors of the batch assigned to code :math:`k`,
-        summing to :math:`s_k`, and :math:`\gamma` = ``ema_decay``:
+        summing to :math:`s_k`, and :math:`\eta` = ``ema_decay`` (Equation (vq-ema); the
+        paper writes :math:`\gamma`):
 
         .. math::
-            N_k \leftarrow \gamma N_k + (1 - \gamma) n_k, \quad
-            m_k \leftarrow \gamma m_k + (1 - \gamma) s_k, \quad
+            N_k \leftarrow \eta N_k + (1 - \eta) n_k, \quad
+            m_k \leftarrow \eta m_k + (1 - \eta) s_k, \quad
             e_k = m_k / \tilde N_k,
 
         with the Laplace-smoothed counts
@@ -197,10 +198,10 @@ class VectorQuantizer(nn.Module):
         flat = _flat(z_e.detach(), self.codebook).to(self.codebook.dtype)
         one_hot = nn.functional.one_hot(nearest_codes(z_e, self.codebook).flatten(),
                                         self.n_codes).to(flat.dtype)
-        gamma = self.ema_decay
-        # $N_k \leftarrow \gamma N_k + (1 - \gamma) n_k$, $m_k \leftarrow \gamma m_k + (1 - \gamma) s_k$
-        self.ema_count.mul_(gamma).add_(one_hot.sum(0), alpha=1 - gamma)
-        self.ema_sum.mul_(gamma).add_(one_hot.T @ flat, alpha=1 - gamma)
+        eta = self.ema_decay
+        # $N_k \leftarrow \eta N_k + (1 - \eta) n_k$, $m_k \leftarrow \eta m_k + (1 - \eta) s_k$
+        self.ema_count.mul_(eta).add_(one_hot.sum(0), alpha=1 - eta)
+        self.ema_sum.mul_(eta).add_(one_hot.T @ flat, alpha=1 - eta)
         # Laplace smoothing: $\tilde N_k = (N_k + \epsilon) / (n + K\epsilon) \cdot n$, $n = \sum_k N_k$
         n = self.ema_count.sum()
         smoothed = (self.ema_count + self.eps) / (n + self.n_codes * self.eps) * n

@@ -21,7 +21,7 @@ Both terms must be log-probabilities of discrete outcomes for this to be a
 code length: the codes are discrete by construction; the image needs a
 discrete likelihood (Bernoulli on binary images, the discretized logistic on
 8-bit levels), never a density. During VQ-VAE training the prior is uniform
-over :math:`K` codes, so :math:`\mathrm{KL} = HW \log K` is a constant and
+over :math:`K` codes, so :math:`\mathrm{KL} = hw \log K` (an :math:`h \times w` grid) is a constant and
 drops out of the loss; a learned prior (e.g.
 :class:`vaecore.pixelcnn.PixelCNNCodePrior`) shortens the first part.
 

@@ -426,7 +426,7 @@ MAIN = VQConfig()
 HEALTH = tuple(dict.fromkeys(
     [VQConfig(k, restarts=r, epochs=SWEEP_EPOCHS) for k in (32, 128, 512) for r in (False, True)]
     + [VQConfig(512, restarts=False, batch=b, epochs=SWEEP_EPOCHS) for b in (32, 512)]
-    + [VQConfig(128, restarts=False, commitment=c, epochs=SWEEP_EPOCHS) for c in (0.05, 1.0, 4.0)]
+    + [VQConfig(128, restarts=False, commitment=c, epochs=SWEEP_EPOCHS) for c in (0.05, 1.0)]
     + [VQConfig(128, update="grad", restarts=False, epochs=SWEEP_EPOCHS)]))
 _CIFAR_VQ = VQConfig(CIFAR_CODES, epochs=CIFAR_EPOCHS, data="cifar-bh")
 

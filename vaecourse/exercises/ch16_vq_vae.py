@@ -52,7 +52,7 @@ def _gradients(fn, z_e, codebook, w):
 
 
 # Exercise: the straight-through quantiser (implement)
-@exercise(quantize, VectorQuantizer)
+@exercise(quantize, nearest_codes, VectorQuantizer)
 def check_straight_through(straight_through) -> CheckResult:
     """Check ``straight_through(z_e, codebook)`` → ``z_q`` like ``z_e`` ``(B, D, ...)``: the
     nearest code of each position's vector, with the gradient of ``z_q`` copied to ``z_e``
