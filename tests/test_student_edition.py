@@ -290,6 +290,8 @@ def run_exercise_sections(chapters, folder) -> dict[str, list]:
         fresh = new_code_cell("%reset -f\nimport torch\ntorch.set_default_dtype(torch.float32)")
         cells += [fresh, setup_cell(nb), *nb.cells[exercise_section(nb):]]
         spans[path.stem] = (start, len(cells))
+    for i, cell in enumerate(cells):  # the chapters' cell ids repeat across chapters
+        cell.id = f"cell-{i}"
     run = new_notebook(cells=cells, metadata=nb.metadata)
     try:
         NotebookClient(run, timeout=600, kernel_name="python3", record_timing=False,

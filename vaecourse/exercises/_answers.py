@@ -23,7 +23,7 @@ from typing import Callable
 
 from ._check import CheckResult, _fail
 
-__all__ = ["call", "trained_vae", "number", "check_number", "measured"]
+__all__ = ["call", "call_number", "trained_vae", "check_number", "measured"]
 
 
 def call(name: str, fn: Callable, *args):
@@ -58,9 +58,14 @@ def _as_float(value) -> float | None:
     return number if not isinstance(value, bool) else None
 
 
-def number(name: str, answer, what: str) -> tuple[float | None, CheckResult | None]:
-    """``(value, None)`` for a student's numerical answer, or ``(None, failed CheckResult)``
-    that asks for one number (``what``: its unit, e.g. "nats per grid")."""
+def call_number(name: str, fn: Callable, *args,
+                what: str) -> tuple[float | None, CheckResult | None]:
+    """``(value, None)`` from ``fn(*args)`` when it returns one number, else ``(None, failed
+    CheckResult)``: what it raised, or a request for one number (``what``: its unit, e.g.
+    "nats per grid")."""
+    answer, failed = call(name, fn, *args)
+    if failed is not None:
+        return None, failed
     value = _as_float(answer)
     if value is None:
         return None, measured(name, False, f"your function returned {type(answer).__name__}",

@@ -20,7 +20,7 @@ from vaecore.mlp import MLPDecoder, MLPEncoder
 from vaecore.posterior import Posterior
 from vaecore.seeding import local_seed
 from vaecore.vae import VAE
-from ._answers import call, measured, number
+from ._answers import call, call_number, measured
 from ._check import CheckResult
 from ._submission import exercise, rng
 
@@ -134,10 +134,7 @@ def check_equicorrelated_gap(equicorrelated_gap) -> CheckResult:
     name = "equicorrelated_gap"
     cases = [(0.5, 2), (0.9, 2), (0.3, 5), (-0.2, 4), (0.8, 20), (0.0, 3), (0.99, 10)]
     for i, (rho, dim) in enumerate(cases):
-        answer, failed = call(name, equicorrelated_gap, rho, dim)
-        if failed is not None:
-            return failed
-        got, failed = number(name, answer, "the gap in nats")
+        got, failed = call_number(name, equicorrelated_gap, rho, dim, what="the gap in nats")
         if failed is not None:
             return failed
         want = _gap(rho, dim)

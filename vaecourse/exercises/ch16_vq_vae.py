@@ -16,7 +16,7 @@ from functools import lru_cache
 import torch
 
 from vaecore.vq import VectorQuantizer, nearest_codes, quantize
-from ._answers import call, measured, number
+from ._answers import call, call_number, measured
 from ._check import CheckResult
 from ._submission import exercise, rng
 
@@ -147,10 +147,8 @@ def check_best_iid_code_length(best_iid_code_length) -> CheckResult:
     closed form is tested against :func:`_numerical_iid`)."""
     name = "best_iid_code_length"
     for i, (codes, k) in enumerate(_code_cases(1603)):
-        answer, failed = call(name, best_iid_code_length, codes.clone(), k)
-        if failed is not None:
-            return failed
-        value, failed = number(name, answer, "nats per grid")
+        value, failed = call_number(name, best_iid_code_length, codes.clone(), k,
+                                    what="nats per grid")
         if failed is not None:
             return failed
         want = best_iid_nats(codes, k)
