@@ -93,6 +93,8 @@ def test_respacing_keeps_alpha_bar_at_the_kept_steps():
     assert train.respaced(1000).betas.sub(train.betas).abs().max() < 1e-12
     with pytest.raises(ValueError, match="cannot respace 1000 steps into 2000"):
         train.respaced(2000)
+    one = train.respaced(1)  # a single step starts from the last one, x_T
+    assert one.timesteps.tolist() == [999] and one.alpha_bar[0] == train.alpha_bar[-1]
 
 
 def test_the_schedules_end_near_pure_noise():

@@ -114,7 +114,8 @@ class Schedule:
         steps = check_positive_int("steps", steps)
         if steps > len(self):
             raise ValueError(f"cannot respace {len(self)} steps into {steps}")
-        keep = torch.linspace(0, len(self) - 1, steps).round().long().unique()
+        # evenly spread, counted back from the last step so that it is always kept
+        keep = (len(self) - 1 - torch.linspace(0, len(self) - 1, steps)).round().long().unique()
         bar = self.alpha_bar[keep]
         betas = 1 - bar / torch.cat([bar.new_ones(1), bar[:-1]])
         return Schedule(betas, self.timesteps[keep])

@@ -16,8 +16,8 @@ training images, 1,000 held out, the 2,000 test images), pixels in [0, 1]:
   :class:`vaecore.diffusion.GridDenoiser` (:data:`HIDDEN` channels, :data:`BLOCKS` residual
   blocks) on Ho et al.'s linear schedule of :data:`STEPS` steps, trained with the
   noise-prediction loss either **in the latent space** of the autoencoder of the same seed
-  (latents scaled to unit variance by the factor measured on :data:`SCALE_IMAGES` training
-  images) or **in pixel space** ([0, 1] mapped to [-1, 1]; the network sees 4 × 4 patches
+  (latents scaled to unit variance by the factor measured on the first :data:`SCALE_IMAGES`
+  training images, all 9,000 for CIFAR) or **in pixel space** ([0, 1] mapped to [-1, 1]; the network sees 4 × 4 patches
   stacked as channels, so it runs on the same 7 × 7 or 8 × 8 grid). Both for as many
   epochs (:data:`MNIST_EPOCHS`, :data:`CIFAR_EPOCHS`), three seeds each.
 
@@ -64,9 +64,10 @@ N_FID = 1_000
 
 
 class Setting(NamedTuple):
-    """One data set: chapter 16's setting (split, test images, judge) and this chapter's
-    autoencoder width and epochs."""
+    """One data set: chapter 16's setting (split, test images, judge), its number of training
+    images, and this chapter's autoencoder width and epochs."""
     data: ch16.Setting
+    train_images: int
     width: int
     ae_epochs: int
     epochs: int
@@ -85,8 +86,8 @@ class Setting(NamedTuple):
 
 
 AE_EPOCHS = 3
-MNIST = Setting(ch16.MNIST, 16, AE_EPOCHS, MNIST_EPOCHS)
-CIFAR = Setting(ch16.CIFAR, 32, 10, CIFAR_EPOCHS)
+MNIST = Setting(ch16.MNIST, 55_000, 16, AE_EPOCHS, MNIST_EPOCHS)
+CIFAR = Setting(ch16.CIFAR, 9_000, 32, 10, CIFAR_EPOCHS)
 _SETTINGS = {s.key: s for s in (MNIST, CIFAR)}
 
 
@@ -140,7 +141,8 @@ def _latent_trainer(ae: str):
                      **options):
         """Load the autoencoder of seed ``seed`` (from ``weights_from``, else where
         checkpoints are found), measure the scale factor on the first
-        :data:`SCALE_IMAGES` training images, then ``fit`` the denoiser."""
+        :data:`SCALE_IMAGES` training images (all of them if there are fewer), then ``fit``
+        the denoiser."""
         store.load_seed_weights(ae, model.autoencoder, seed, weights_from)
         images = train[0] if isinstance(train, tuple) else train
         model.set_scale(measure_scale(model, images[:SCALE_IMAGES]))
@@ -242,8 +244,9 @@ def _ae_recipe(kl_weight: float, setting: Setting) -> Recipe:
 
 def _diffusion_recipe(space: str, setting: Setting) -> Recipe:
     ae = ae_name(KL_WEIGHT, setting)
+    scaled_on = min(SCALE_IMAGES, setting.train_images)  # CIFAR has fewer: all of them
     where = (f"in the latents of {ae} (the same seed, frozen; one draw per image per step), "
-             f"scaled to unit variance on {SCALE_IMAGES:,} training images" if space == "latent"
+             f"scaled to unit variance on {scaled_on:,} training images" if space == "latent"
              else f"in pixel space ([0, 1] to [-1, 1]; {PATCH}×{PATCH} patches as channels)")
     return Recipe(
         build=partial(diffusion_model, space=space, setting=setting), loss=diffusion_loss,
