@@ -3,6 +3,8 @@ what the built pages hold: the buttons, MathJax served from the build alone, and
 that opens each chapter."""
 from __future__ import annotations
 
+import copy
+import functools
 import html as html_lib
 import importlib.util
 import re
@@ -30,6 +32,14 @@ def pages(html: Path) -> list[Path]:
     return sorted(html.rglob("*.html"))
 
 
+@functools.lru_cache(maxsize=None)
+def parsed(path: Path) -> BeautifulSoup:
+    """A built page, parsed once for all the tests here (a chapter's page is a few MB of
+    HTML, and four tests read each one). The tests only read it: one that changes a tag
+    changes a copy."""
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
 @pytest.mark.book
 def test_book_builds_without_warnings(html):
     for nb in CHAPTERS:
@@ -48,7 +58,7 @@ def test_the_buttons_name_the_configured_repository(html):
     url = CONFIG["repository"]["url"]
     colab = "https://colab.research.google.com/github/" + url.removeprefix("https://github.com/")
     for nb in CHAPTERS:
-        soup = BeautifulSoup((html / "chapters" / f"{nb.stem}.html").read_text(), "html.parser")
+        soup = parsed(html / "chapters" / f"{nb.stem}.html")
         links = {a["href"] for a in soup.find_all("a", href=True)}
         assert url in links, f"{nb.stem}: no repository button to {url}"
         assert f"{url}/issues/new?title=Issue%20on%20page%20%2Fchapters/{nb.stem}.html&body=Your%20issue%20content%20here." in links
@@ -61,7 +71,7 @@ def test_the_pages_load_mathjax_only_from_the_build(html):
     with_math = 0
     for path in pages(html):
         page = path.relative_to(html).as_posix()
-        soup = BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+        soup = parsed(path)
         loaded = [s["src"] for s in soup.find_all("script", src=True)]
         loaded += [link["href"] for link in soup.find_all("link", href=True)]
         inline = " ".join(s.get_text() for s in soup.find_all("script", src=False))
@@ -108,11 +118,12 @@ def chapter_numbers(text: str) -> set[int]:
 def test_every_chapter_opens_with_its_syllabus_box(html, nb):
     chapters = syllabus.load()
     entry = chapters[nb.stem]
-    soup = BeautifulSoup((html / "chapters" / f"{nb.stem}.html").read_text(), "html.parser")
+    soup = parsed(html / "chapters" / f"{nb.stem}.html")
     title = soup.select_one("article section > h1")
-    number = title.select_one(".section-number").extract()  # the numbered table of contents
+    heading = copy.copy(title)  # the page is shared: take the number off a copy
+    number = heading.select_one(".section-number").extract()  # the numbered contents
     assert number.get_text().strip() == f"{int(nb.stem[:2])}."
-    assert plain(title.get_text()).removesuffix("#") == plain(entry.title)
+    assert plain(heading.get_text()).removesuffix("#") == plain(entry.title)
     box = title.find_next_sibling()
     assert box.name == "div" and "chapter-opening" in box["class"], "no box right under the title"
     assert plain(box.find(class_="admonition-title").get_text()) == "In this chapter"
@@ -140,14 +151,13 @@ def test_every_chapter_opens_with_its_syllabus_box(html, nb):
 def test_the_chapters_are_numbered_as_the_text_numbers_them(html):
     """Chapter N is numbered N in the sidebar and its equations N.1, N.2, ...; other pages
     carry no number."""
-    soup = BeautifulSoup((html / "book" / "intro.html").read_text(encoding="utf-8"), "html.parser")
+    soup = parsed(html / "book" / "intro.html")
     sidebar = {urljoin("book/intro.html", a["href"]): plain(a.get_text())
                for a in soup.select("nav.bd-docs-nav a.reference.internal")}
     for nb in CHAPTERS:
         number = int(nb.stem[:2])
         assert sidebar[f"chapters/{nb.stem}.html"].startswith(f"{number}. ")
-        page = BeautifulSoup((html / "chapters" / f"{nb.stem}.html").read_text(encoding="utf-8"),
-                             "html.parser")
+        page = parsed(html / "chapters" / f"{nb.stem}.html")
         labels = [plain(e.get_text()) for e in page.select("span.eqno")]
         assert all(re.fullmatch(rf"\({number}\.\d+\)#?", label) for label in labels), labels[:5]
     assert not re.match(r"\d", sidebar["book/notation.html"])
@@ -161,8 +171,7 @@ def test_the_bibliography_labels_read_as_the_citations_and_link_the_papers(html)
     from pybtex.database import parse_file
 
     entries = parse_file(str(ROOT / "book" / "references.bib")).entries
-    soup = BeautifulSoup((html / "book" / "bibliography.html").read_text(encoding="utf-8"),
-                         "html.parser")
+    soup = parsed(html / "book" / "bibliography.html")
     items = {plain(c.select_one(".label").get_text()).strip("[]"): c
              for c in soup.select(".citation")}
     assert len(items) > 50, "the bibliography lists almost nothing"
@@ -191,7 +200,7 @@ def test_the_bibliography_labels_read_as_the_citations_and_link_the_papers(html)
 @pytest.mark.book
 def test_the_text_links_the_chapters_and_reports_it_names(html):
     def links(page: str) -> dict[str, set[str]]:
-        soup = BeautifulSoup((html / page).read_text(encoding="utf-8"), "html.parser")
+        soup = parsed(html / page)
         found: dict[str, set[str]] = {}
         for a in soup.select("article a.reference.internal"):
             found.setdefault(plain(a.get_text()).lower(), set()).add(urljoin(page, a["href"]))
@@ -201,6 +210,5 @@ def test_the_text_links_the_chapters_and_reports_it_names(html):
     assert beta["chapter 5"] == {"chapters/05_first_vae.html"}
     assert gan["report 003"] == {"book/source_reports.html#report-003"}
     assert "chapter 9" not in gan, "a chapter does not link to itself"
-    reports = BeautifulSoup((html / "book" / "source_reports.html").read_text(encoding="utf-8"),
-                            "html.parser")
+    reports = parsed(html / "book" / "source_reports.html")
     assert all(reports.find(id=f"report-00{n}") for n in range(5))

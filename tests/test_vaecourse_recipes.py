@@ -23,7 +23,8 @@ SHAPES = {"mnist32": (1, 32, 32), "mnist": (1, 28, 28), "cifar-bh": (3, 32, 32),
           "shapes": (1, 32, 32), "dsprites": (1, 32, 32)}
 CLASSES = {"mnist32": 10, "mnist": 10, "cifar-bh": 2, "shapes": 4}
 NAME = re.compile(r"(mnist32|mnist|cifar-bh|shapes|dsprites)-[a-z0-9]+-(bernoulli|normal-unitvar|"
-                  r"normal-learnedvar|dlogistic|gan|classifier)(-[a-z0-9.]+)*?(-z\d+)?"
+                  r"normal-learnedvar|dlogistic|mse|gan|classifier|latent|pixel)"
+                  r"(-[a-z0-9.]+)*?(-z\d+)?"
                   r"(-beta[0-9.]+)?-e(\d+)")
 
 
@@ -73,8 +74,10 @@ def test_names_follow_one_scheme_and_state_the_total_epochs(name):
     assert match, f"{name} does not follow <data>-<net>-<kind>[-variant...][-zD][-betaB]-eN"
     assert int(match.group(6)) == RECIPES[name].epochs
     assert f"{RECIPES[name].epochs} epochs" in RECIPES[name].summary
-    # chapter 15's completer is a deterministic network: a likelihood, but no latent
-    has_latent = match.group(2) != "classifier" and "-completer-" not in name
+    # chapter 15's completer is a deterministic network: a likelihood, but no latent; a
+    # diffusion model (named for the space it works in) has as many latents as its space
+    has_latent = match.group(2) not in ("classifier", "latent", "pixel") \
+        and "-completer-" not in name
     assert (match.group(4) is not None) == has_latent, "latent size: latent-variable models only"
 
 

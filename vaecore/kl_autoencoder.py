@@ -95,8 +95,8 @@ class KLAETerms(NamedTuple):
 def kl_autoencoder_loss(model: KLAutoencoder, x: torch.Tensor, *, kl_weight: float,
                         generator: torch.Generator | None = None) -> KLAETerms:
     """Squared error of one reconstruction from :math:`z \\sim q(z \\mid x)` plus
-    ``kl_weight`` times the KL to the standard normal; a ``fit`` loss (bind ``kl_weight``
-    with ``functools.partial``)."""
+    ``kl_weight`` times the KL to the standard normal, Equation (klae-loss); a ``fit`` loss
+    (bind ``kl_weight`` with ``functools.partial``)."""
     if isinstance(kl_weight, bool) or not isinstance(kl_weight, Real) or not (
             math.isfinite(kl_weight) and kl_weight >= 0):
         raise ValueError(f"kl_weight must be a finite number >= 0, got {kl_weight!r}")

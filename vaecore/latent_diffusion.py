@@ -49,11 +49,20 @@ class SpaceDiffusion(nn.Module):
         if len(space_shape) != 3 or not all(isinstance(d, int) and d > 0 for d in space_shape):
             raise ValueError(f"space_shape: expected (C, H, W) of positive ints, got "
                              f"{space_shape!r}")
+        if autoencoder is not None:
+            if not isinstance(autoencoder, KLAutoencoder):
+                raise ValueError(f"autoencoder: expected a KLAutoencoder or None, got "
+                                 f"{type(autoencoder).__name__}")
+            if autoencoder.latent_channels != space_shape[0]:
+                raise ValueError(f"the autoencoder has {autoencoder.latent_channels} latent "
+                                 f"channels, the space {space_shape[0]}")
+            autoencoder.requires_grad_(False)
+            autoencoder.eval()
+        if not math.isfinite(shift):
+            raise ValueError(f"shift must be a finite number, got {shift!r}")
         self.denoiser, self.schedule = denoiser, schedule
         self.space_shape = tuple(space_shape)
         self.autoencoder = autoencoder
-        if autoencoder is not None:
-            autoencoder.requires_grad_(False)
         self.register_buffer("scale", torch.tensor(float(scale)))
         self.register_buffer("shift", torch.tensor(float(shift)))
         self.set_scale(float(scale))
@@ -79,6 +88,7 @@ class SpaceDiffusion(nn.Module):
             return x
         return self.autoencoder.encode(x).rsample(generator=generator)
 
+    @torch.no_grad()
     def to_space(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Images ``(B, C, H, W)`` in [0, 1] → points of the space, ``(B, *space_shape)``."""
         y = (self.latents(x, generator) - self.shift) * self.scale
@@ -98,6 +108,8 @@ class SpaceDiffusion(nn.Module):
                steps: int | None = None) -> torch.Tensor:
         """``n`` images by ancestral sampling in the space and decoding; ``steps``: sample
         with that many evenly spread steps (:meth:`Schedule.respaced`) instead of all."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}")
         schedule = self.schedule if steps is None else self.schedule.respaced(steps)
         y = sample(self.denoiser, schedule, (n, *self.space_shape), generator=generator,
                    dtype=self.scale.dtype, device=self.scale.device)
@@ -113,8 +125,10 @@ class DiffusionTerms(NamedTuple):
 
 def diffusion_loss(model: SpaceDiffusion, x: torch.Tensor,
                    generator: torch.Generator | None = None) -> DiffusionTerms:
-    """Ho et al.'s simplified loss in ``model``'s space (a ``fit`` loss): the images are
-    mapped to the space (a fresh latent draw each time), a step and noise are drawn."""
+    """Ho et al.'s simplified loss, Equation (ldm-loss), in ``model``'s space (a ``fit``
+    loss): the images ``x`` ``(B, C, H, W)`` are mapped to the space (with a fresh latent
+    draw each time), a step and noise are drawn for each. Returns :class:`DiffusionTerms`:
+    ``loss``, the batch mean, and ``noise_error`` ``(B,)``."""
     y = model.to_space(x, generator)
     error = noise_prediction_loss(model.denoiser, model.schedule, y, generator=generator)
     return DiffusionTerms(error.mean(), error)

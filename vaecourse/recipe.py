@@ -9,9 +9,11 @@ Checkpoint names follow one scheme, built by :func:`checkpoint_name`::
 
     <data>-<net>-<kind>[-<variant>...][-z<latent size>][-beta<β>]-e<epochs>
 
-``kind`` is the likelihood (``bernoulli``, ``normal-unitvar``, ...), ``gan``
-or ``classifier``; β appears only when it is not 1; ``e`` is the total
-number of epochs, equal to ``Recipe.epochs``.
+``kind`` is the likelihood (``bernoulli``, ``normal-unitvar``, ...; ``mse``
+for an autoencoder's squared error), ``gan``, ``classifier``, or the space a
+diffusion model works in (``latent`` or ``pixel``, with no latent size); β appears
+only when it is not 1; ``e`` is the total number of epochs, equal to
+``Recipe.epochs``.
 """
 from __future__ import annotations
 

@@ -17,9 +17,10 @@ training images, 1,000 held out, the 2,000 test images), pixels in [0, 1]:
   blocks) on Ho et al.'s linear schedule of :data:`STEPS` steps, trained with the
   noise-prediction loss either **in the latent space** of the autoencoder of the same seed
   (latents scaled to unit variance by the factor measured on the first :data:`SCALE_IMAGES`
-  training images, all 9,000 for CIFAR) or **in pixel space** ([0, 1] mapped to [-1, 1]; the network sees 4 × 4 patches
-  stacked as channels, so it runs on the same 7 × 7 or 8 × 8 grid). Both for as many
-  epochs (:data:`MNIST_EPOCHS`, :data:`CIFAR_EPOCHS`), three seeds each.
+  training images, all 9,000 for CIFAR) or **in pixel space** ([0, 1] mapped to [-1, 1];
+  the network sees 4 × 4 patches stacked as channels, so it runs on the same 7 × 7 or
+  8 × 8 grid). Both for as many epochs (:data:`MNIST_EPOCHS`, :data:`CIFAR_EPOCHS`), three
+  seeds each.
 
 Samples are judged as in chapter 16 (:func:`vaecourse.chapters.ch16_vq_vae.sample_fid`):
 the Fréchet distance between :data:`N_FID` samples (clamped to [0, 1]) and as many test
@@ -47,8 +48,8 @@ from . import ch16_vq_vae as ch16
 
 __all__ = ["SEEDS", "LATENT_CHANNELS", "BATCH", "KL_WEIGHT", "KL_WEIGHTS", "AE_EPOCHS",
            "HIDDEN", "BLOCKS", "STEPS", "PATCH", "SCALE_IMAGES", "MNIST_EPOCHS",
-           "CIFAR_EPOCHS", "N_FID", "Setting", "MNIST", "CIFAR", "autoencoder",
-           "ae_name", "diffusion_model", "diffusion_name", "measure_scale",
+           "CIFAR_EPOCHS", "CIFAR_AE_EPOCHS", "N_FID", "Setting", "MNIST", "CIFAR", "autoencoder",
+           "ae_name", "diffusion_model", "diffusion_name", "draw_latents", "measure_scale",
            "evaluate_autoencoder", "evaluate_diffusion", "generate", "NAMES", "SWEEP",
            "RECIPES"]
 
@@ -81,14 +82,13 @@ class Setting(NamedTuple):
         return self.data.shape
 
     def test(self) -> torch.Tensor:
-        """The test images as grey levels in [0, 1]."""
+        """The test images, pixel values in [0, 1] (MNIST's grey levels, not binarized)."""
         return self.data.test(levels=True)
 
 
-AE_EPOCHS = 3
+AE_EPOCHS, CIFAR_AE_EPOCHS = 3, 10
 MNIST = Setting(ch16.MNIST, 55_000, 16, AE_EPOCHS, MNIST_EPOCHS)
-CIFAR = Setting(ch16.CIFAR, 9_000, 32, 10, CIFAR_EPOCHS)
-_SETTINGS = {s.key: s for s in (MNIST, CIFAR)}
+CIFAR = Setting(ch16.CIFAR, 9_000, 32, CIFAR_AE_EPOCHS, CIFAR_EPOCHS)
 
 
 def _latent_shape(setting: Setting) -> tuple[int, int, int]:
@@ -128,12 +128,23 @@ def diffusion_name(space: str = "latent", setting: Setting = MNIST) -> str:
     return f"{setting.key}-ddpm{HIDDEN}-{space}-t{STEPS}-e{setting.epochs}"
 
 
+def draw_latents(model: KLAutoencoder, x: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    r"""One draw of :math:`q(z \mid x)` per image of ``x``, 1,000 images at a time, from a
+    generator seeded ``seed`` on the model's device (no gradient)."""
+    device = next(model.parameters()).device
+    g = torch.Generator(device=device).manual_seed(seed)
+    with torch.no_grad():
+        return torch.cat([model.encode(x[i:i + 1000].to(device)).rsample(generator=g)
+                          for i in range(0, len(x), 1000)])
+
+
 def measure_scale(model: SpaceDiffusion, x: torch.Tensor) -> float:
     """The scale factor of latent diffusion: 1 / the standard deviation of all entries of
-    one latent draw per image of ``x`` (seeded), :func:`vaecore.diffusion.latent_scale`."""
-    g = torch.Generator().manual_seed(0)
-    z = torch.cat([model.latents(x[i:i + 1000], g) for i in range(0, len(x), 1000)])
-    return latent_scale(z)
+    one latent draw per image of ``x`` (:func:`draw_latents`, seed 0),
+    :func:`vaecore.diffusion.latent_scale`."""
+    if model.autoencoder is None:
+        raise ValueError("measure_scale: a pixel-space model has no latents to scale")
+    return latent_scale(draw_latents(model.autoencoder, x))
 
 
 def _latent_trainer(ae: str):
@@ -143,9 +154,19 @@ def _latent_trainer(ae: str):
         checkpoints are found), measure the scale factor on the first
         :data:`SCALE_IMAGES` training images (all of them if there are fewer), then ``fit``
         the denoiser."""
+        resumed = bool(options.get("history"))  # the zoo resumes a partial checkpoint
+        before = ({k: v.clone() for k, v in model.autoencoder.state_dict().items()},
+                  model.scale.item())
         store.load_seed_weights(ae, model.autoencoder, seed, weights_from)
         images = train[0] if isinstance(train, tuple) else train
+        # In the first steps the zoo records, the images are one batch: the factor is then
+        # that batch's, and a change of SCALE_IMAGES does not make the record stale.
         model.set_scale(measure_scale(model, images[:SCALE_IMAGES]))
+        if resumed and (any(not torch.equal(v, model.autoencoder.state_dict()[k])
+                            for k, v in before[0].items())
+                        or not math.isclose(model.scale.item(), before[1], rel_tol=1e-6)):
+            raise ValueError(f"the partial checkpoint was trained on other latents than those "
+                             f"of {ae} (seed {seed}) now give: retrain it from the start")
         return fit(model, loss, train, seed=seed, **options)
     return train_latent
 
@@ -162,16 +183,18 @@ def evaluate_autoencoder(model: KLAutoencoder, kl_weight: float = KL_WEIGHT,
     ``test_rate``: the KL in nats per image and ``test_rate_per_dim`` per latent value;
     ``test_psnr``: the mean PSNR (dB) of the posterior mean's reconstruction clamped to
     [0, 1]; ``latent_sd``: the standard deviation of all entries of the draws (the scale
-    factor is its inverse); ``posterior_sd``: the root-mean-square :math:`\sigma` of
-    :math:`q(z \mid x)`; ``mean_sd``: the standard deviation of the posterior means;
-    ``prior_sample_fid``: the FID of :data:`N_FID` decodings of
-    :math:`z \sim \mathcal N(0, I)`.
+    factor, measured on training images, is about its inverse); ``posterior_sd``: the
+    root-mean-square :math:`\sigma` of :math:`q(z \mid x)`; ``mean_sd``: the standard
+    deviation of the posterior means; ``prior_sample_fid``: the FID of :data:`N_FID`
+    decodings of :math:`z \sim \mathcal N(0, I)`.
     """
     model.eval()
-    g = torch.Generator().manual_seed(EVAL_SEED)
+    device = next(model.parameters()).device
+    g = torch.Generator(device=device).manual_seed(EVAL_SEED)
     rows = {k: [] for k in ("se", "kl", "psnr", "z", "var", "mu")}
     with torch.no_grad():
         for x in _batches(setting.test()):
+            x = x.to(device)
             posterior = model.encode(x)
             z = posterior.rsample(generator=g)
             rows["se"].append((model.decode(z) - x).pow(2).flatten(1).sum(1))
@@ -180,9 +203,10 @@ def evaluate_autoencoder(model: KLAutoencoder, kl_weight: float = KL_WEIGHT,
             rows["z"].append(z.flatten())
             rows["var"].append(posterior.logvar.exp().flatten())
             rows["mu"].append(posterior.mu.flatten())
-        cat = {k: torch.cat(v).double() for k, v in rows.items()}
+        cat = {k: torch.cat(v).double().cpu() for k, v in rows.items()}
         dims = math.prod(_latent_shape(setting))
-        prior = model.decode(torch.randn((N_FID, *_latent_shape(setting)), generator=g))
+        prior = model.decode(torch.randn((N_FID, *_latent_shape(setting)), generator=g,
+                                         device=device)).cpu()
     return {"test_loss": (cat["se"] + kl_weight * cat["kl"]).mean().item(),
             "test_squared_error": cat["se"].mean().item(),
             "test_rate": cat["kl"].mean().item(),
@@ -196,23 +220,26 @@ def evaluate_autoencoder(model: KLAutoencoder, kl_weight: float = KL_WEIGHT,
 
 def generate(model: SpaceDiffusion, n: int = N_FID, seed: int = EVAL_SEED,
              steps: int | None = None) -> torch.Tensor:
-    """``n`` samples clamped to [0, 1], drawn 500 at a time with a generator seeded ``seed``."""
-    g = torch.Generator().manual_seed(seed)
+    """``n`` samples clamped to [0, 1] (on the CPU), drawn 500 at a time with a generator
+    seeded ``seed`` on the model's device."""
+    g = torch.Generator(device=model.scale.device).manual_seed(seed)
     model.eval()
-    return torch.cat([model.sample(min(500, n - i), generator=g, steps=steps).clamp(0, 1)
+    return torch.cat([model.sample(min(500, n - i), generator=g, steps=steps).clamp(0, 1).cpu()
                       for i in range(0, n, 500)])
 
 
 def evaluate_diffusion(model: SpaceDiffusion, setting: Setting = MNIST) -> dict:
     """``test_noise_error``: the noise-prediction loss per test image (one step and noise
-    per image, seeded) and ``test_noise_error_per_dim`` per dimension of the space;
-    ``scale``: the scale factor; ``sample_fid``: the FID of :data:`N_FID` samples drawn with
-    all :data:`STEPS` steps."""
+    per image, and for the latent model one latent draw per image, seeded) and
+    ``test_noise_error_per_dim`` per dimension of the space; ``scale``: the scale factor;
+    ``sample_fid``: the FID of :data:`N_FID` samples drawn with all :data:`STEPS` steps
+    (:func:`generate`)."""
     model.eval()
-    g = torch.Generator().manual_seed(EVAL_SEED)
+    device = model.scale.device
+    g = torch.Generator(device=device).manual_seed(EVAL_SEED)
     with torch.no_grad():
-        error = torch.cat([diffusion_loss(model, x, g).noise_error
-                           for x in _batches(setting.test())]).double()
+        error = torch.cat([diffusion_loss(model, x.to(device), g).noise_error
+                           for x in _batches(setting.test())]).double().cpu()
     return {"test_noise_error": error.mean().item(),
             "test_noise_error_per_dim": error.mean().item() / math.prod(model.space_shape),
             "scale": model.scale.item(),
@@ -224,15 +251,11 @@ def _describe(setting: Setting) -> str:
             else "CIFAR-10 birds+horses 32×32 in [0, 1] (9,000 train, a random 1,000 held out)")
 
 
-def _data(setting: Setting):
-    return setting.data.split
-
-
 def _ae_recipe(kl_weight: float, setting: Setting) -> Recipe:
     h, w = setting.shape[1] // 4, setting.shape[2] // 4
     return Recipe(
         build=partial(autoencoder, setting=setting),
-        loss=partial(kl_autoencoder_loss, kl_weight=kl_weight), data=_data(setting),
+        loss=partial(kl_autoencoder_loss, kl_weight=kl_weight), data=setting.data.split,
         epochs=setting.ae_epochs,
         evaluate=partial(evaluate_autoencoder, kl_weight=kl_weight, setting=setting),
         fit_options={"lr": 1e-3, "batch_size": BATCH},
@@ -250,7 +273,7 @@ def _diffusion_recipe(space: str, setting: Setting) -> Recipe:
              else f"in pixel space ([0, 1] to [-1, 1]; {PATCH}×{PATCH} patches as channels)")
     return Recipe(
         build=partial(diffusion_model, space=space, setting=setting), loss=diffusion_loss,
-        data=_data(setting), epochs=setting.epochs,
+        data=setting.data.split, epochs=setting.epochs,
         evaluate=partial(evaluate_diffusion, setting=setting),
         trainer=_latent_trainer(ae) if space == "latent" else fit,
         requires=(ae,) if space == "latent" else (),
