@@ -85,6 +85,25 @@ def test_sampling_with_the_exact_denoiser_is_exact_where_ho_et_al_say_it_is(step
     assert low.var().item() < 0.25 * (1 - 4 * (2 / n) ** 0.5) < high.var().item()
 
 
+def test_clipping_the_estimate_of_x0_goes_through_the_one_step_posterior():
+    """Unclamped (a range no estimate reaches), the posterior-mean step is Algorithm 2's;
+    clamped, the last step returns the clamped estimate, so samples stay in the range."""
+    schedule = Schedule.linear(50)
+    torch.manual_seed(0)
+    wild = diffusion.MLPDenoiser(3, hidden=16, layers=2).double()
+    plain = diffusion.sample(wild, schedule, (64, 3), generator=torch.Generator().manual_seed(1),
+                             dtype=torch.float64)
+    wide = diffusion.sample(wild, schedule, (64, 3),
+                            generator=torch.Generator().manual_seed(1), dtype=torch.float64,
+                            clip=(-1e12, 1e12))
+    torch.testing.assert_close(wide, plain, rtol=1e-9, atol=1e-9)
+    far = diffusion.sample(lambda x, t: torch.full_like(x, -40.0), schedule, (64, 3),
+                           generator=torch.Generator().manual_seed(1), clip=(-1.0, 1.0))
+    assert far.min().item() >= -1.0 and far.max().item() == 1.0
+    with pytest.raises(ValueError, match=r"clip must be \(low, high\) with low < high"):
+        diffusion.sample(wild, schedule, (1, 3), clip=(1.0, -1.0))
+
+
 def test_respacing_keeps_alpha_bar_at_the_kept_steps():
     train = Schedule.linear(1000)
     short = train.respaced(50)

@@ -57,15 +57,14 @@ def test_reverse_step_passes_and_names_the_usual_slips():
         assert not result.passed and result.hint == hint, (hint, result)
 
 
-def test_decoder_noise_levels_passes_and_names_the_usual_slips():
-    sigma = math.sqrt(1e-6 / 2)
-    assert E.check_decoder_noise_levels(lambda: sigma * 127.5).passed
-    assert math.isclose(E._decoder_noise_levels_answer(), 0.0901561, rel_tol=1e-6)
-    for wrong in (sigma * 255, sigma ** 2 * 127.5, (sigma * 127.5) ** 2, math.sqrt(1e-6) * 127.5,
-                  sigma):
-        result = E.check_decoder_noise_levels(lambda: wrong)
+def test_weight_for_one_level_passes_and_names_the_usual_slips():
+    level = 2 / 255
+    assert E.check_weight_for_one_level(lambda: 2 * level ** 2).passed
+    assert math.isclose(E._weight_for_one_level_answer(), 1.2302960e-4, rel_tol=1e-6)
+    for wrong in (2 / 255 ** 2, level ** 2, level, 2 * level, 2 * (2 / 256) ** 2):
+        result = E.check_weight_for_one_level(lambda: wrong)
         assert not result.passed and result.hint == "derivation", (wrong, result)
-    assert E.check_decoder_noise_levels(lambda: 0.5).hint == "values"
+    assert E.check_weight_for_one_level(lambda: 1e-6).hint == "values"
 
 
 def _gaussian(latents):

@@ -25,7 +25,7 @@ Ancestral sampling (Algorithm 2, :func:`sample`) runs the reverse chain from
 
 .. math::
     x_{t-1} = \frac{1}{\sqrt{\alpha_t}} \Bigl(x_t - \frac{\beta_t}{\sqrt{1 - \bar\alpha_t}}
-        \varepsilon_\theta(x_t, t)\Bigr) + \sigma_t z, \qquad z \sim \mathcal N(0, I),
+        \varepsilon_\theta(x_t, t)\Bigr) + \sigma_t \xi, \qquad \xi \sim \mathcal N(0, I),
 
 with :math:`\sigma_t^2 = \tilde\beta_t` (or :math:`\beta_t`; the paper found both
 similar) and no noise at the last step. Sampling with fewer steps than training
@@ -173,24 +173,40 @@ def noise_prediction_loss(denoiser: Denoiser, schedule: Schedule, x0: torch.Tens
 @torch.no_grad()
 def sample(denoiser: Denoiser, schedule: Schedule, shape: tuple[int, ...], *,
            generator: torch.Generator | None = None, variance: str = "posterior",
-           dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"
-           ) -> torch.Tensor:
+           dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu",
+           clip: tuple[float, float] | None = None) -> torch.Tensor:
     """Ancestral sampling (Algorithm 2; Equation (ldm-reverse)) of ``shape`` from
     :math:`x_T \\sim \\mathcal N(0, I)`.
 
     ``variance`` is ``"posterior"`` (:math:`\\sigma_t^2 = \\tilde\\beta_t`) or ``"beta"``
     (:math:`\\sigma_t^2 = \\beta_t`); the last step adds no noise. A :meth:`respaced`
     schedule samples with fewer steps; the denoiser is told each step's original index.
+
+    ``clip=(low, high)``: at each step the estimate of :math:`x_0` implied by the predicted
+    noise, :math:`\\hat x_0 = (x_t - \\sqrt{1 - \\bar\\alpha_t}\\,\\varepsilon_\\theta) /
+    \\sqrt{\\bar\\alpha_t}`, is clamped to ``[low, high]`` and the step's mean is the
+    one-step posterior's, :math:`\\tilde\\mu_t(x_t, \\hat x_0)` (Equation (ldm-posterior)),
+    as Ho et al.'s code does for images in [-1, 1] (``clip_denoised``); unclamped, that mean
+    is Algorithm 2's, so the two agree. The last step then returns the clamped
+    :math:`\\hat x_0`.
     """
     if variance not in ("posterior", "beta"):
         raise ValueError(f"variance must be 'posterior' or 'beta', got {variance!r}")
+    if clip is not None and not (len(clip) == 2 and clip[0] < clip[1]):
+        raise ValueError(f"clip must be (low, high) with low < high, got {clip!r}")
     sigma2 = schedule.posterior_variance if variance == "posterior" else schedule.betas
     x = torch.randn(shape, generator=generator, dtype=dtype, device=device)
     for i in reversed(range(len(schedule))):
         t = torch.full((shape[0],), i, dtype=torch.long, device=device)
         eps = denoiser(x, schedule.timesteps.to(device)[t])
         alpha, beta = float(schedule.alphas[i]), float(schedule.betas[i])
-        x = (x - beta / math.sqrt(1 - float(schedule.alpha_bar[i])) * eps) / math.sqrt(alpha)
+        if clip is None:
+            x = (x - beta / math.sqrt(1 - float(schedule.alpha_bar[i])) * eps) / math.sqrt(alpha)
+        else:
+            bar = float(schedule.alpha_bar[i])
+            x0 = ((x - math.sqrt(1 - bar) * eps) / math.sqrt(bar)).clamp(*clip)
+            # at the last step the posterior mean is x0 itself (alpha_bar_prev = 1)
+            x = x0 if i == 0 else schedule.posterior(x0, x, t).mean.to(dtype)
         if i > 0:
             x = x + math.sqrt(float(sigma2[i])) * torch.randn(
                 shape, generator=generator, dtype=dtype, device=device)

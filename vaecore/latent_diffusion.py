@@ -105,14 +105,17 @@ class SpaceDiffusion(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None,
-               steps: int | None = None) -> torch.Tensor:
+               steps: int | None = None, clip: tuple[float, float] | None = None
+               ) -> torch.Tensor:
         """``n`` images by ancestral sampling in the space and decoding; ``steps``: sample
-        with that many evenly spread steps (:meth:`Schedule.respaced`) instead of all."""
+        with that many evenly spread steps (:meth:`Schedule.respaced`) instead of all;
+        ``clip``: the range, in the space, to which each step's estimate of :math:`x_0` is
+        clamped (:func:`vaecore.diffusion.sample`; ``(-1, 1)`` for pixels)."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive int, got {n!r}")
         schedule = self.schedule if steps is None else self.schedule.respaced(steps)
         y = sample(self.denoiser, schedule, (n, *self.space_shape), generator=generator,
-                   dtype=self.scale.dtype, device=self.scale.device)
+                   dtype=self.scale.dtype, device=self.scale.device, clip=clip)
         return self.from_space(y)
 
 

@@ -50,7 +50,8 @@ __all__ = ["SEEDS", "LATENT_CHANNELS", "BATCH", "KL_WEIGHT", "KL_WEIGHTS", "AE_E
            "HIDDEN", "BLOCKS", "STEPS", "PATCH", "SCALE_IMAGES", "MNIST_EPOCHS",
            "CIFAR_EPOCHS", "CIFAR_AE_EPOCHS", "N_FID", "Setting", "MNIST", "CIFAR", "autoencoder",
            "ae_name", "diffusion_model", "diffusion_name", "draw_latents", "measure_scale",
-           "evaluate_autoencoder", "evaluate_diffusion", "generate", "NAMES", "SWEEP",
+           "evaluate_autoencoder", "evaluate_diffusion", "generate", "PIXEL_RANGE",
+           "clipped_fid", "NAMES", "SWEEP",
            "RECIPES"]
 
 SEEDS = (0, 1, 2)
@@ -219,13 +220,28 @@ def evaluate_autoencoder(model: KLAutoencoder, kl_weight: float = KL_WEIGHT,
 
 
 def generate(model: SpaceDiffusion, n: int = N_FID, seed: int = EVAL_SEED,
-             steps: int | None = None) -> torch.Tensor:
+             steps: int | None = None, clip: tuple[float, float] | None = None
+             ) -> torch.Tensor:
     """``n`` samples clamped to [0, 1] (on the CPU), drawn 500 at a time with a generator
-    seeded ``seed`` on the model's device."""
+    seeded ``seed`` on the model's device; ``clip``: see :meth:`SpaceDiffusion.sample`."""
     g = torch.Generator(device=model.scale.device).manual_seed(seed)
     model.eval()
-    return torch.cat([model.sample(min(500, n - i), generator=g, steps=steps).clamp(0, 1).cpu()
-                      for i in range(0, n, 500)])
+    return torch.cat([model.sample(min(500, n - i), generator=g, steps=steps, clip=clip)
+                      .clamp(0, 1).cpu() for i in range(0, n, 500)])
+
+
+#: Pixel space's range: a pixel model's estimates of x_0 clamped to it while sampling
+#: (:func:`clipped_fid`), as Ho et al.'s code does; Algorithm 2 and the records do not.
+PIXEL_RANGE = (-1.0, 1.0)
+
+
+def clipped_fid(model: SpaceDiffusion, setting: Setting = MNIST) -> float:
+    """The FID of :data:`N_FID` samples of a pixel-space model drawn as in
+    :func:`evaluate_diffusion` but with each step's estimate of :math:`x_0` clamped to
+    :data:`PIXEL_RANGE`."""
+    if model.autoencoder is not None:
+        raise ValueError("clipped_fid: a latent model's space has no fixed range to clamp to")
+    return ch16.sample_fid(generate(model, clip=PIXEL_RANGE), setting.data)
 
 
 def evaluate_diffusion(model: SpaceDiffusion, setting: Setting = MNIST) -> dict:
