@@ -23,7 +23,7 @@ from typing import Callable
 
 from ._check import CheckResult, _fail
 
-__all__ = ["call", "call_number", "trained_vae", "check_number", "measured"]
+__all__ = ["call", "call_number", "trained_vae", "check_number", "measured", "wrong_shape"]
 
 
 def call(name: str, fn: Callable, *args):
@@ -105,3 +105,14 @@ def measured(name: str, ok: bool, what: str, hint: str = "", detail: str = "") -
     if ok:
         return CheckResult(True, "", f"✓ {name}: {what}.")
     return _fail(name, hint or "measured", f"{what}. {detail}".strip())
+
+
+def wrong_shape(name: str, answer, shape: tuple, where: str, what: str) -> CheckResult | None:
+    """None when ``answer`` is a tensor of ``shape``; else a failed CheckResult that says what
+    came back (``where``: the case) and asks for ``what`` (e.g. "z_q with the shape of z_e")."""
+    import torch
+    if isinstance(answer, torch.Tensor) and tuple(answer.shape) == tuple(shape):
+        return None
+    got = tuple(answer.shape) if isinstance(answer, torch.Tensor) else type(answer).__name__
+    return measured(name, False, f"your function returned {got} {where}", "shape",
+                    f"Return {what}, {tuple(shape)}.")

@@ -16,7 +16,7 @@ from functools import lru_cache
 import torch
 
 from vaecore.vq import VectorQuantizer, nearest_codes, quantize
-from ._answers import call, call_number, measured
+from ._answers import call, call_number, measured, wrong_shape
 from ._check import CheckResult
 from ._submission import exercise, rng
 
@@ -65,10 +65,9 @@ def check_straight_through(straight_through) -> CheckResult:
                               codebook.clone().requires_grad_(True))
         if failed is not None:
             return failed
-        if not isinstance(answer, torch.Tensor) or answer.shape != z_e.shape:
-            got = tuple(answer.shape) if isinstance(answer, torch.Tensor) else type(answer).__name__
-            return measured(name, False, f"your function returned {got} {where}", "shape",
-                            f"Return z_q with the shape of z_e, {tuple(z_e.shape)}.")
+        failed = wrong_shape(name, answer, z_e.shape, where, "z_q with the shape of z_e")
+        if failed is not None:
+            return failed
         e_c = codebook[nearest_codes(z_e, codebook)].movedim(-1, 1)
         tol = TOLERANCE if answer.dtype == torch.float64 else 1e-5  # float32 arithmetic
         answer = answer.detach().to(torch.float64)

@@ -17,7 +17,7 @@ from functools import lru_cache
 import torch
 
 from vaecore.diffusion import Schedule, sample
-from ._answers import call, check_number, measured
+from ._answers import call, check_number, measured, wrong_shape
 from ._check import CheckResult
 from ._submission import exercise, rng
 
@@ -104,10 +104,9 @@ def check_reverse_step(reverse_step) -> CheckResult:
                               noise.clone())
         if failed is not None:
             return failed
-        if not isinstance(answer, torch.Tensor) or answer.shape != x_t.shape:
-            got = tuple(answer.shape) if isinstance(answer, torch.Tensor) else type(answer).__name__
-            return measured(name, False, f"your function returned {got} {where}", "shape",
-                            f"Return x_(i-1) with the shape of x_t, {tuple(x_t.shape)}.")
+        failed = wrong_shape(name, answer, x_t.shape, where, "x_(i-1) with the shape of x_t")
+        if failed is not None:
+            return failed
         answer = answer.detach().to(torch.float64)
         want = _reference_step(schedule, x_t, i, eps, noise)
         if torch.allclose(answer, want, rtol=TOLERANCE, atol=TOLERANCE):
