@@ -151,3 +151,21 @@ def test_a_resumed_latent_run_refuses_other_latents(monkeypatch):
         recipe.trainer(model, recipe.loss, images, seed=0, history=[1])
     with pytest.raises(ValueError, match="a pixel-space model has no latents"):
         C.measure_scale(C.diffusion_model(0, "pixel"), images)
+
+
+def test_the_clamped_fids_are_stored_for_every_seed_of_the_pixel_models():
+    """benchmarks/clipped_fid.py wrote them (tied to each seed's weights, checked by
+    replication.stored); it refuses the other models, and clipped_fid a latent one."""
+    from _tools import tool
+    from vaecourse import replication, zoo
+    for data in ("mnist", "cifar-bh"):
+        name = C.NAMES[data]["pixel"]
+        assert sorted(replication.stored(name, "clipped_fid", "fid", same=("n",))) == list(C.SEEDS)
+        assert replication.stored(name, "clipped_fid", "n") == {s: C.N_FID for s in C.SEEDS}
+        results = zoo.seed_results(name, "clipped_fid")
+        assert all(tuple(r["range"]) == C.PIXEL_RANGE for r in results.values())
+    script = tool("clipped_fid", folder="benchmarks")
+    with pytest.raises(SystemExit):
+        script.main([C.NAMES["mnist"]["latent"]])
+    with pytest.raises(ValueError, match="no fixed range"):
+        C.clipped_fid(C.diffusion_model(0, "latent"))
