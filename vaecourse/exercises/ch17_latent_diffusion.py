@@ -61,9 +61,6 @@ def _step_cases(seed: int):
     return cases
 
 
-_CASES = 12  # four steps of each of three schedules
-
-
 def _noise_added_at_the_end(answer, mean, noise) -> bool:
     """At i = 0: ``answer`` is the mean plus a nonzero multiple of ``noise``."""
     extra = answer - mean
@@ -98,7 +95,8 @@ def check_reverse_step(reverse_step) -> CheckResult:
     draw ``noise``, which is not used at ``i`` = 0; on random cases of three schedules in
     float64."""
     name = "reverse_step"
-    for k, (schedule, x_t, i, eps, noise) in enumerate(_step_cases(1701)):
+    cases = _step_cases(1701)
+    for k, (schedule, x_t, i, eps, noise) in enumerate(cases):
         where = f"(case {k + 1}: {len(schedule)} steps, i = {i}, x_t {tuple(x_t.shape)})"
         answer, failed = call(name, reverse_step, schedule, x_t.clone(), i, eps.clone(),
                               noise.clone())
@@ -125,7 +123,7 @@ def check_reverse_step(reverse_step) -> CheckResult:
         return measured(name, False, f"your step differs {where}", "value",
                         "(x_t − β_i / √(1 − ᾱ_i) · eps) / √α_i + √β̃_i · noise, with the "
                         "schedule's tensors at index i.")
-    return measured(name, True, f"the step matches the one-step posterior on {_CASES} cases")
+    return measured(name, True, f"the step matches the one-step posterior on {len(cases)} cases")
 
 
 # Exercise: the weight for a decoder noise of one level (derive)
