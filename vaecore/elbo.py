@@ -2,7 +2,10 @@ r"""The evidence lower bound, its importance-weighted tightening, and log p(x).
 
 All functions take a :class:`vaecore.vae.VAE` (anything with ``encode``,
 ``log_likelihood``, ``forward``, ``likelihood`` and ``prior``) and data ``x``
-of shape ``(B, ...)``.
+of shape ``(B, ...)``. A model with its own approximate posterior (e.g.
+:class:`vaecore.hierarchical.LadderVAE`) exposes ``log_weights(x, k, generator)``,
+the ``(k, B)`` log importance weights, and :func:`iwae_bound`, :func:`iwae_loss` and
+:func:`log_likelihood_is` use it.
 
 Reduction rule: per-example quantities (``log_likelihood``, ``kl``,
 ``iwae_bound``, ``log_likelihood_is``) have shape ``(B,)``, summed over event
@@ -235,6 +238,8 @@ def iwae_bound(model, x: torch.Tensor, k: int,
     """
     check_positive_int("k", k)
     check_tensor("x", x, min_dim=2)
+    if hasattr(model, "log_weights"):  # a model with its own q, e.g. a hierarchy
+        return _log_mean_exp(model.log_weights(x, k, generator=generator))
     posterior = model.encode(x)
     z = posterior.rsample((k,), generator=generator)
     log_w = _log_weights(model, x, posterior, z)
@@ -297,9 +302,15 @@ def log_likelihood_is(model, x: torch.Tensor, k: int, chunk: int = 500,
 
 
 def _log_likelihood_is_batch(model, x, k, chunk, generator) -> torch.Tensor:
-    posterior = model.encode(x)
+    if hasattr(model, "log_weights"):  # its own q: draw and weigh ``chunk`` at a time
+        parts = (model.log_weights(x, min(chunk, k - i), generator=generator)
+                 for i in range(0, k, chunk))
+    else:
+        posterior = model.encode(x)
+        parts = (_log_weights(model, x, posterior, z)
+                 for z in posterior.rsample((k,), generator=generator).split(chunk))
     total = None
-    for z in posterior.rsample((k,), generator=generator).split(chunk):
-        lse = torch.logsumexp(_log_weights(model, x, posterior, z), dim=0)
+    for log_w in parts:
+        lse = torch.logsumexp(log_w, dim=0)
         total = lse if total is None else torch.logaddexp(total, lse)
     return total - math.log(k)

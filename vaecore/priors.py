@@ -11,20 +11,30 @@ prior (a flow, a mixture) can replace this one without touching the VAE:
   estimate :math:`\log q(z \mid x) - \log p(z)` (see :class:`vaecore.flows.FlowPrior`
   and :func:`vaecore.elbo.kl_term`).
 
+Two learned priors are mixtures of diagonal Gaussians, with no closed-form KL
+(so they expose ``kl_mc``): :class:`MixturePrior`, whose weights, means and
+variances are free parameters, and :class:`VampPrior` (Tomczak and Welling,
+2018), whose components are the encoder's posteriors at learned pseudo-inputs,
+:math:`p(z) = \frac1K \sum_k q(z \mid u_k)`, an approximation of the aggregate
+posterior :math:`q(z) = \frac1N \sum_n q(z \mid x_n)`, the prior that
+maximises the average ELBO for a fixed encoder and decoder.
+
 Reduction rule: per-example quantities have shape ``(B,)``, summed over the
 latent dimensions; nothing here averages over the batch.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
-from vaecore._checks import check_positive_int, check_same_shape
+from vaecore._checks import check_latent, check_positive_int, check_same_shape
 from vaecore.kl import kl_normal_std_normal
 from vaecore.likelihoods import log_prob_std_normal
-from vaecore._checks import check_latent
+from vaecore.posterior import Posterior
 
-__all__ = ["StdNormalPrior"]
+__all__ = ["StdNormalPrior", "log_prob_diag_mixture", "MixturePrior", "VampPrior"]
 
 
 class StdNormalPrior(nn.Module):
@@ -81,3 +91,147 @@ class StdNormalPrior(nn.Module):
         check_latent(mu, self.latent_dim, "mu")
         check_same_shape(mu=mu, logvar=logvar)
         return kl_normal_std_normal(mu, logvar)
+
+
+def log_prob_diag_mixture(z: torch.Tensor, means: torch.Tensor, logvars: torch.Tensor,
+                          log_weights: torch.Tensor) -> torch.Tensor:
+    r"""Log-density of a mixture of :math:`K` diagonal Gaussians at each row of ``z``.
+
+    .. math::
+        \log p(z) = \operatorname{logsumexp}_k \Big(\log \pi_k
+        + \log \mathcal N\big(z;\ m_k, \operatorname{diag} e^{\mathrm{logvar}_k}\big)\Big)
+
+    Equation (mixture-prior). The squared distances are expanded,
+    :math:`\sum_d (z_d - m_{kd})^2 / s_{kd}^2 = \sum_d z_d^2 / s_{kd}^2 - 2 \sum_d z_d m_{kd} /
+    s_{kd}^2 + \sum_d m_{kd}^2 / s_{kd}^2`, so that the ``(B, K)`` table is two matrix
+    products and no ``(B, K, D)`` tensor is formed (an evaluation with ``B = 50,000``
+    samples and ``K = 500`` components stays at ``B K`` numbers). The expansion rounds
+    worse than the direct difference when :math:`|z| / s` is large; in float32 the error
+    stays near :math:`10^{-3}` nats for the posteriors of an MNIST VAE (tests).
+
+    Args:
+        z: ``(B, D)``.
+        means, logvars: ``(K, D)`` each, the components.
+        log_weights: ``(K,)``, :math:`\log \pi_k` (normalised: ``logsumexp`` 0).
+
+    Returns:
+        ``(B,)``: summed over the latent dimensions (maximised).
+    """
+    check_same_shape(means=means, logvars=logvars)
+    check_latent(z, means.shape[1])
+    if log_weights.shape != means.shape[:1]:
+        raise ValueError(f"log_weights: expected shape ({means.shape[0]},), one per component, "
+                         f"got {tuple(log_weights.shape)}")
+    precision = torch.exp(-logvars)                                   # (K, D)
+    quad = (z ** 2) @ precision.T - 2 * z @ (means * precision).T     # (B, K)
+    const = (means ** 2 * precision + logvars).sum(1) + z.shape[1] * math.log(2 * math.pi)
+    return torch.logsumexp(log_weights - 0.5 * (quad + const), dim=1)
+
+
+def _sample_diag_mixture(n: int, means, logvars, log_weights, generator) -> torch.Tensor:
+    """``n`` draws: a component by its weight, then a point from its Gaussian."""
+    check_positive_int("n", n)
+    probs = torch.softmax(log_weights.detach().double(), 0).cpu()
+    k = torch.multinomial(probs, n, replacement=True, generator=generator).to(means.device)
+    eps = torch.randn(n, means.shape[1], generator=generator, dtype=means.dtype,
+                      device=means.device)
+    return means[k] + torch.exp(0.5 * logvars[k]) * eps
+
+
+class _MixtureKL:
+    """``kl_mc`` for a prior with ``log_prob``: the one-sample estimate, as for a flow prior."""
+
+    latent_dim: int
+
+    def kl_mc(self, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        r"""Single-sample estimate :math:`\log q(z \mid x) - \log p(z)` of the KL, ``(B,)``.
+
+        No closed form exists for a mixture prior; the estimate is unbiased
+        and one draw may be negative (see :meth:`vaecore.flows.FlowPrior.kl_mc`).
+        """
+        check_latent(mu, self.latent_dim, "mu")
+        check_latent(z, self.latent_dim, "z")
+        check_same_shape(mu=mu, logvar=logvar, z=z)
+        return Posterior(mu, logvar).log_prob(z) - self.log_prob(z)
+
+
+class MixturePrior(_MixtureKL, nn.Module):
+    r"""A learned mixture of ``n_components`` diagonal Gaussians, Equation (mixture-prior).
+
+    Parameters: ``logits`` ``(K,)`` (the weights :math:`\pi = \operatorname{softmax}`),
+    ``means`` and ``logvars`` ``(K, D)``. The means start as draws of
+    :math:`\mathcal N(0, I)` (seeded by the caller's global generator, like any
+    layer's weights), the variances at 1 and the weights equal, so the prior
+    starts near the standard normal, spread out.
+    """
+
+    def __init__(self, latent_dim: int, n_components: int = 10):
+        super().__init__()
+        self.latent_dim = check_positive_int("latent_dim", latent_dim)
+        self.n_components = check_positive_int("n_components", n_components)
+        self.logits = nn.Parameter(torch.zeros(n_components))
+        self.means = nn.Parameter(torch.randn(n_components, latent_dim))
+        self.logvars = nn.Parameter(torch.zeros(n_components, latent_dim))
+
+    def components(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(means, logvars, log_weights)``: ``(K, D)``, ``(K, D)``, ``(K,)``."""
+        return self.means, self.logvars, torch.log_softmax(self.logits, 0)
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        r"""Return :math:`\log p(z)`, ``(B,)`` for z ``(B, D)``."""
+        return log_prob_diag_mixture(z, *self.components())
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw ``n`` samples ``(n, D)``, in the prior's dtype and on its device."""
+        with torch.no_grad():
+            return _sample_diag_mixture(n, *self.components(), generator)
+
+
+class VampPrior(_MixtureKL, nn.Module):
+    r"""The VampPrior: :math:`p(z) = \frac1K \sum_k q(z \mid u_k)`, Equation (vampprior).
+
+    The components are the encoder's posteriors at ``n_components`` learned
+    pseudo-inputs :math:`u_k` (``pseudo_inputs``, shape ``(K, *in_shape)``,
+    clamped to ``[0, 1]`` before the encoder sees them, as in Tomczak and
+    Welling's code). They start at ``init_mean`` plus noise of sd ``init_std``
+    (their MNIST values, 0.05 and 0.01), seeded by the caller's global
+    generator. The encoder is shared with the VAE and is not registered as a
+    submodule here (its parameters belong to the VAE, once), so this prior's
+    ``state_dict`` holds only the pseudo-inputs.
+
+    Args:
+        encoder: ``encoder(x) -> (mu, logvar)``, each ``(B, D)``; has ``latent_dim``
+            and ``in_shape``.
+        n_components: :math:`K`.
+    """
+
+    def __init__(self, encoder: nn.Module, n_components: int = 500, *,
+                 init_mean: float = 0.05, init_std: float = 0.01):
+        super().__init__()
+        for attribute in ("latent_dim", "in_shape"):
+            if not hasattr(encoder, attribute):
+                raise ValueError(f"encoder: expected an encoder with a {attribute} attribute "
+                                 f"(e.g. vaecore.mlp.MLPEncoder), got {type(encoder).__name__}")
+        self.latent_dim = check_positive_int("encoder.latent_dim", encoder.latent_dim)
+        self.n_components = check_positive_int("n_components", n_components)
+        self.__dict__["encoder"] = encoder  # shared, not a submodule: no second copy
+        self.pseudo_inputs = nn.Parameter(
+            init_mean + init_std * torch.randn(n_components, *encoder.in_shape))
+
+    def components(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        r"""``(means, logvars, log_weights)`` of :math:`q(z \mid u_k)`, weights :math:`1/K`."""
+        weight = next(self.encoder.parameters())
+        u = self.pseudo_inputs.clamp(0, 1).to(weight.dtype)
+        means, logvars = self.encoder(u)
+        log_weights = torch.full((self.n_components,), -math.log(self.n_components),
+                                 dtype=means.dtype, device=means.device)
+        return means, logvars, log_weights
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        r"""Return :math:`\log p(z)`, ``(B,)`` for z ``(B, D)``; gradients reach the encoder too."""
+        return log_prob_diag_mixture(z, *self.components())
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw ``n`` samples ``(n, D)``: a pseudo-input uniformly, then its posterior."""
+        with torch.no_grad():
+            return _sample_diag_mixture(n, *self.components(), generator)

@@ -108,7 +108,7 @@ def evaluate_elbo(model, x: torch.Tensor, loss_fn=negative_elbo, *, batch_size: 
 
 
 @torch.no_grad()
-def evaluate_test(model, *, loss_fn=negative_elbo, binarize: bool = True) -> dict:
+def evaluate_test(model, *, loss_fn=negative_elbo, binarize: bool = True, units=None) -> dict:
     """The recorded test metrics of a recipe of this protocol.
 
     :func:`evaluate_elbo` of ``loss_fn`` on :func:`test_images`; the number of
@@ -117,11 +117,16 @@ def evaluate_test(model, *, loss_fn=negative_elbo, binarize: bool = True) -> dic
     squared error per pixel of the decoder's mean at z = μ(x)
     against the grey-level test images (comparable across likelihoods) as
     ``test_mse_grey``; and for binarized recipes, the ELBO fields on
-    :func:`noisy_test_images` as ``test_noisy_<field>``.
+    :func:`noisy_test_images` as ``test_noisy_<field>``. A model without one
+    ``encode`` (a hierarchy) passes ``units(model, x) -> dict`` to count its
+    active units instead.
     """
     x = test_images(binarize)
     metrics = evaluate_elbo(model, x, loss_fn=loss_fn)
-    metrics["test_active_units"] = float(active_units(encode_dataset(model.eval(), x).mu).sum())
+    if units is None:
+        metrics["test_active_units"] = float(active_units(encode_dataset(model.eval(), x).mu).sum())
+    else:
+        metrics.update(units(model.eval(), x))
     grey = test_images(binarize=False)
     metrics["test_mse_grey"] = math.fsum(
         ((model.reconstruct(x[i:i + 1000]) - grey[i:i + 1000]) ** 2).sum().item()
@@ -134,17 +139,19 @@ def evaluate_test(model, *, loss_fn=negative_elbo, binarize: bool = True) -> dic
 
 def mnist_recipe(build, *, summary: str, epochs: int, loss=negative_elbo, binarize: bool = True,
                  eval_loss=None, split=mnist_split, lr: float = 1e-3,
-                 batch_size: int = 128, callbacks=(), **fit_options) -> Recipe:
+                 batch_size: int = 128, callbacks=(), units=None, **fit_options) -> Recipe:
     """A recipe of this protocol: ``build()`` trained by ``fit`` on ``split()``, tested by ``eval_loss``.
 
     With ``binarize`` every training batch is binarized afresh (dynamic
     binarization) and the test set is :func:`test_images`; otherwise both are
     grey levels. The recorded test metrics are :func:`evaluate_elbo` of
-    ``eval_loss`` (default: the training ``loss``).
+    ``eval_loss`` (default: the training ``loss``) and the active units
+    (``units``: see :func:`evaluate_test`).
     """
     return Recipe(build=build, loss=loss, data=split, epochs=epochs, summary=summary,
                   callbacks=tuple(callbacks),
-                  evaluate=partial(evaluate_test, loss_fn=eval_loss or loss, binarize=binarize),
+                  evaluate=partial(evaluate_test, loss_fn=eval_loss or loss, binarize=binarize,
+                                   units=units),
                   fit_options={"lr": lr, "batch_size": batch_size,
                                "transform": data.binarize_dynamic if binarize else None,
                                **fit_options})

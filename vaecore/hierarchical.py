@@ -1,0 +1,243 @@
+r"""A VAE with two stochastic layers and top-down inference (a two-layer ladder VAE).
+
+The generative model is a chain, :math:`z_2 \to z_1 \to x`:
+
+.. math::
+    p(x, z_1, z_2) = p(x \mid z_1)\, p(z_1 \mid z_2)\, p(z_2)
+
+with :math:`p(z_2)` a prior of :mod:`vaecore.priors` (standard normal by
+default), :math:`p(z_1 \mid z_2) = \mathcal N(\mu_p(z_2), \operatorname{diag}
+\sigma_p^2(z_2))` and a Bernoulli :math:`p(x \mid z_1)`. Inference runs the
+other way in two passes, as in Sønderby et al. (2016). A bottom-up pass maps
+:math:`x` to deterministic estimates :math:`(\hat\mu_1, \hat\sigma_1^2)` and to
+:math:`q(z_2 \mid x) = \mathcal N(\mu_2, \sigma_2^2)`; a top-down pass draws
+:math:`z_2`, computes the generative :math:`p(z_1 \mid z_2)` and combines the two
+Gaussians for :math:`z_1` by their precisions, Equation (precision-weighting):
+
+.. math::
+    \sigma_{q}^{-2} = \hat\sigma_1^{-2} + \sigma_p^{-2}, \qquad
+    \mu_{q} = \sigma_q^2 \big(\hat\mu_1 \hat\sigma_1^{-2} + \mu_p \sigma_p^{-2}\big),
+    \qquad q(z_1 \mid x, z_2) = \mathcal N(\mu_q, \operatorname{diag} \sigma_q^2)
+
+which is the posterior of a Gaussian prior :math:`p(z_1 \mid z_2)` times a
+Gaussian "likelihood" centred on :math:`\hat\mu_1`. The ELBO then splits layer by
+layer, Equation (hierarchical-elbo):
+
+.. math::
+    \mathrm{ELBO}(x) = \mathbb E_q[\log p(x \mid z_1)]
+    - \mathbb E_{q(z_2 \mid x)} \mathrm{KL}\big(q(z_1 \mid x, z_2) \,\|\, p(z_1 \mid z_2)\big)
+    - \mathrm{KL}\big(q(z_2 \mid x) \,\|\, p(z_2)\big)
+
+Both KLs are between diagonal Gaussians (the first at the sampled :math:`z_2`),
+so each is in closed form; with a learned top prior the second is the
+one-sample estimate of :func:`vaecore.elbo.kl_term`.
+
+The model exposes ``log_weights(x, k)``, the :math:`k` log importance weights
+:math:`\log p(x, z_1, z_2) - \log q(z_1, z_2 \mid x)` per example, which is all
+:func:`vaecore.elbo.iwae_bound` and :func:`vaecore.elbo.log_likelihood_is` need:
+the IWAE objective and the importance-sampled likelihood work unchanged.
+
+Reduction rule: per-example quantities have shape ``(B,)``, summed over the
+pixels and latent dimensions; only ``ladder_loss(...).loss`` averages over the batch.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from vaecore._checks import check_batch, check_event_shape, check_positive_int
+from vaecore.elbo import kl_term
+from vaecore.kl import kl_normal_normal
+from vaecore.likelihoods import bernoulli, log_prob_normal
+from vaecore.mlp import MLPDecoder, _hidden_layers
+from vaecore.posterior import Posterior
+from vaecore.priors import StdNormalPrior
+
+__all__ = ["precision_weighted", "LadderPass", "LadderTerms", "LadderVAE", "ladder_loss"]
+
+
+def precision_weighted(mu_hat: torch.Tensor, logvar_hat: torch.Tensor,
+                       mu_p: torch.Tensor, logvar_p: torch.Tensor) -> Posterior:
+    r"""Combine two diagonal Gaussians by their precisions, Equation (precision-weighting).
+
+    Returns the normalised product :math:`\mathcal N(\hat\mu, \hat\sigma^2)\,
+    \mathcal N(\mu_p, \sigma_p^2)` as a :class:`~vaecore.posterior.Posterior`:
+    ``logvar = -logaddexp(-logvar_hat, -logvar_p)`` and ``mu = w mu_hat + (1 - w) mu_p``
+    with :math:`w = \sigma_p^2 / (\hat\sigma^2 + \sigma_p^2)`, computed as a sigmoid of
+    the log-variances (no division, no overflow). All four tensors have one shape.
+    """
+    weight = torch.sigmoid(logvar_p - logvar_hat)
+    return Posterior(weight * mu_hat + (1 - weight) * mu_p,
+                     -torch.logaddexp(-logvar_hat, -logvar_p))
+
+
+class LadderPass(NamedTuple):
+    """One pass: the draws ``z1`` ``(..., B, D1)`` and ``z2`` ``(..., B, D2)``, the two posteriors
+    and the conditional prior ``p1`` of z1 given z2 (``Posterior``-shaped ``(mu, logvar)``)."""
+    z1: torch.Tensor
+    z2: torch.Tensor
+    q1: Posterior
+    q2: Posterior
+    p1: Posterior
+
+
+class LadderTerms(NamedTuple):
+    """``loss`` (scalar, minimised); ``log_likelihood``, ``kl`` (= ``kl_z1 + kl_z2``),
+    ``kl_z1``, ``kl_z2``: each ``(B,)``."""
+    loss: torch.Tensor
+    log_likelihood: torch.Tensor
+    kl: torch.Tensor
+    kl_z1: torch.Tensor
+    kl_z2: torch.Tensor
+
+
+class LadderVAE(nn.Module):
+    r"""Two stochastic layers :math:`z_1` (``latent_dims[0]``) and :math:`z_2` (``latent_dims[1]``).
+
+    The networks are MLPs with ``hidden = (h1, h2)``: bottom-up ``x → h1 →
+    (mu_hat1, logvar_hat1)`` and ``h1 → h2 → (mu2, logvar2)``; top-down
+    ``z2 → reversed(h2) → (mu_p1, logvar_p1)``; the decoder ``z1 → reversed(h1) →
+    logits``. Burda et al.'s two-layer sizes are ``latent_dims=(100, 50)``,
+    ``hidden=((200, 200), (100, 100))``. ``prior`` is :math:`p(z_2)`
+    (default :math:`\mathcal N(0, I)`).
+    """
+
+    def __init__(self, in_shape=(1, 28, 28), latent_dims=(100, 50),
+                 hidden=((200, 200), (100, 100)), prior: nn.Module | None = None,
+                 activation=nn.ReLU):
+        super().__init__()
+        if len(latent_dims) != 2 or len(hidden) != 2 or not all(hidden):
+            raise ValueError(f"expected two latent sizes and two non-empty hidden stacks, got "
+                             f"latent_dims={latent_dims!r}, hidden={hidden!r}")
+        self.in_shape = tuple(in_shape)
+        d1, d2 = (check_positive_int(f"latent_dims[{i}]", d) for i, d in enumerate(latent_dims))
+        self.latent_dims = (d1, d2)
+        h1, h2 = (tuple(h) for h in hidden)
+        self.up1 = nn.Sequential(nn.Flatten(), *_hidden_layers([math.prod(self.in_shape), *h1],
+                                                               0.0, activation))
+        self.up1_mu, self.up1_logvar = nn.Linear(h1[-1], d1), nn.Linear(h1[-1], d1)
+        self.up2 = _hidden_layers([h1[-1], *h2], 0.0, activation)
+        self.up2_mu, self.up2_logvar = nn.Linear(h2[-1], d2), nn.Linear(h2[-1], d2)
+        self.down = _hidden_layers([d2, *reversed(h2)], 0.0, activation)
+        self.down_mu, self.down_logvar = nn.Linear(h2[0], d1), nn.Linear(h2[0], d1)
+        self.decoder = MLPDecoder(d1, self.in_shape, hidden=tuple(reversed(h1)),
+                                  activation=activation)
+        self.prior = StdNormalPrior(d2) if prior is None else prior
+        if getattr(self.prior, "latent_dim", None) != d2:
+            raise ValueError(f"prior: expected latent_dim {d2} (the top layer), got "
+                             f"{getattr(self.prior, 'latent_dim', None)}")
+        self.likelihood = bernoulli
+
+    @property
+    def latent_dim(self) -> int:
+        """D1 + D2, the size of (z1, z2) together."""
+        return sum(self.latent_dims)
+
+    def upward(self, x: torch.Tensor) -> tuple[Posterior, Posterior]:
+        r"""The bottom-up pass: ``(Posterior(mu_hat1, logvar_hat1), q(z2|x))``, ``(B, D1)``, ``(B, D2)``."""
+        check_batch("x", x, "; pass the images alone", allow_empty=True)
+        h1 = self.up1(check_event_shape("x", x, self.in_shape, self.up1_mu.weight.dtype))
+        h2 = self.up2(h1)
+        return (Posterior(self.up1_mu(h1), self.up1_logvar(h1)),
+                Posterior(self.up2_mu(h2), self.up2_logvar(h2)))
+
+    def conditional_prior(self, z2: torch.Tensor) -> Posterior:
+        r""":math:`p(z_1 \mid z_2)` as ``(mu_p1, logvar_p1)`` for z2 ``(..., D2)``: ``(..., D1)`` each."""
+        h = self.down(z2)
+        return Posterior(self.down_mu(h), self.down_logvar(h))
+
+    def infer(self, x: torch.Tensor, sample_shape=(),
+              generator: torch.Generator | None = None) -> LadderPass:
+        r"""Draw :math:`z_2 \sim q(z_2 \mid x)`, then :math:`z_1 \sim q(z_1 \mid x, z_2)` (reparameterised).
+
+        ``sample_shape=(k,)`` gives ``k`` joint draws per example, ``(k, B, D)``.
+        """
+        up1, q2 = self.upward(x)
+        z2 = q2.rsample(sample_shape, generator=generator)
+        p1 = self.conditional_prior(z2)
+        q1 = precision_weighted(up1.mu.expand_as(p1.mu), up1.logvar.expand_as(p1.mu), *p1)
+        return LadderPass(q1.rsample(generator=generator), z2, q1, q2, p1)
+
+    def decode(self, z1: torch.Tensor) -> torch.Tensor:
+        """The logits of :math:`p(x \\mid z_1)`, ``(B, *in_shape)``."""
+        return self.decoder(z1)
+
+    def log_weights(self, x: torch.Tensor, k: int,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+        r"""``(k, B)`` log importance weights :math:`\log p(x, z_1, z_2) - \log q(z_1, z_2 \mid x)`.
+
+        .. math::
+            \log w = \log p(x \mid z_1) + \log p(z_1 \mid z_2) + \log p(z_2)
+            - \log q(z_2 \mid x) - \log q(z_1 \mid x, z_2)
+
+        with ``k`` joint draws per example (reparameterised, so differentiable).
+        """
+        check_positive_int("k", k)
+        s = self.infer(x, (k,), generator=generator)
+        d1, d2 = self.latent_dims
+        z1, z2 = s.z1.reshape(-1, d1), s.z2.reshape(-1, d2)
+        x_rep = x.expand(k, *x.shape).reshape(-1, *x.shape[1:])
+        log_p = (self.likelihood.log_prob(x_rep, self.decode(z1))
+                 + log_prob_normal(z1, s.p1.mu.reshape(-1, d1), s.p1.logvar.reshape(-1, d1))
+                 + self.prior.log_prob(z2)).view(k, -1)
+        return log_p - s.q2.log_prob(s.z2) - s.q1.log_prob(s.z1)
+
+    def terms(self, x: torch.Tensor, generator: torch.Generator | None = None):
+        r"""One-sample ELBO terms ``(log p(x|z1), KL_1, KL_2)``, each ``(B,)``, Equation (hierarchical-elbo)."""
+        s = self.infer(x, generator=generator)
+        log_likelihood = self.likelihood.log_prob(x, self.decode(s.z1))
+        kl_z1 = kl_normal_normal(s.q1.mu, s.q1.logvar, s.p1.mu, s.p1.logvar)
+        kl_z2 = kl_term(self.prior, s.q2.mu, s.q2.logvar, s.z2)
+        return log_likelihood, kl_z1, kl_z2
+
+    def posterior_means(self, x: torch.Tensor, samples: int = 10,
+                        generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""Each layer's posterior mean: :math:`E_q[z_1 \mid x]` ``(B, D1)``, :math:`E_q[z_2 \mid x]` ``(B, D2)``.
+
+        :math:`E_q[z_2 \mid x] = \mu_2(x)` exactly; :math:`E_q[z_1 \mid x] =
+        E_{q(z_2 \mid x)}[\mu_q(x, z_2)]` is averaged over ``samples`` draws of
+        :math:`z_2`. Their variances over a data set count each layer's active
+        units (:func:`vaecore.latent.active_units`). Runs under ``torch.no_grad``.
+        """
+        check_positive_int("samples", samples)
+        with torch.no_grad():
+            up1, q2 = self.upward(x)
+            p1 = self.conditional_prior(q2.rsample((samples,), generator=generator))
+            q1 = precision_weighted(up1.mu.expand_as(p1.mu), up1.logvar.expand_as(p1.mu), *p1)
+            return q1.mu.mean(0), q2.mu
+
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               mean: bool = True) -> torch.Tensor:
+        r"""Ancestral samples: :math:`z_2 \sim p(z_2)`, :math:`z_1 \sim p(z_1 \mid z_2)`, then x.
+
+        ``mean=True`` returns :math:`E[x \mid z_1]`; runs under ``torch.no_grad``.
+        """
+        with torch.no_grad():
+            p1 = self.conditional_prior(self.prior.sample(n, generator=generator))
+            params = self.decode(p1.rsample(generator=generator))
+            return (self.likelihood.mean(params) if mean
+                    else self.likelihood.sample(params, generator))
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        r""":math:`E[x \mid z_1 = \mu_q]` with :math:`z_2 = \mu_2(x)`: the decoded posterior means."""
+        with torch.no_grad():
+            up1, q2 = self.upward(x)
+            q1 = precision_weighted(*up1, *self.conditional_prior(q2.mu))
+            return self.likelihood.mean(self.decode(q1.mu))
+
+
+def ladder_loss(model: LadderVAE, x: torch.Tensor,
+                generator: torch.Generator | None = None) -> LadderTerms:
+    r"""Minus the two-layer ELBO, Equation (hierarchical-elbo), averaged over the batch.
+
+    A ``fit`` loss function: ``fit(model, ladder_loss, x)``. One joint draw
+    :math:`(z_1, z_2)` per example; the KL of each layer is reported apart
+    (``kl_z1``, ``kl_z2``) and summed in ``kl``.
+    """
+    check_batch("x", x, hint="; pass the images alone: ladder_loss(model, x)")
+    log_likelihood, kl_z1, kl_z2 = model.terms(x, generator=generator)
+    kl = kl_z1 + kl_z2
+    return LadderTerms(-(log_likelihood - kl).mean(), log_likelihood, kl, kl_z1, kl_z2)
