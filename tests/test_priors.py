@@ -61,3 +61,123 @@ def test_bad_input_raises():
 def test_bad_latent_dim_is_refused_by_name(latent_dim):
     with pytest.raises(ValueError, match=r"latent_dim: expected a positive integer"):
         StdNormalPrior(latent_dim)
+
+
+# --- learned mixture priors ----------------------------------------------------------------
+
+import copy
+import math
+
+from torch.distributions import Categorical, Independent, MixtureSameFamily
+
+from vaecore.elbo import negative_elbo
+from vaecore.mlp import MLPDecoder, MLPEncoder
+from vaecore.posterior import Posterior
+from vaecore.priors import MixturePrior, VampPrior, log_prob_diag_mixture
+from vaecore.vae import VAE
+
+
+def _reference_mixture(means, logvars, log_weights):
+    return MixtureSameFamily(Categorical(logits=log_weights),
+                             Independent(Normal(means, torch.exp(0.5 * logvars)), 1))
+
+
+def _random_mixture(k=7, d=5, dtype=torch.float64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    means = torch.randn(k, d, generator=g, dtype=dtype) * 2
+    logvars = torch.randn(k, d, generator=g, dtype=dtype)
+    log_weights = torch.log_softmax(torch.randn(k, generator=g, dtype=dtype), 0)
+    return means, logvars, log_weights
+
+
+def test_mixture_log_prob_matches_torch_distributions():
+    means, logvars, log_weights = _random_mixture()
+    z = torch.randn(11, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) * 3
+    expected = _reference_mixture(means, logvars, log_weights).log_prob(z)
+    torch.testing.assert_close(log_prob_diag_mixture(z, means, logvars, log_weights), expected)
+
+
+def test_mixture_log_prob_in_float32_is_close_for_vae_sized_posteriors():
+    # posteriors like an MNIST VAE's: sd 0.03 to 1, means within 3, samples near them
+    g = torch.Generator().manual_seed(0)
+    means = torch.randn(500, 20, generator=g, dtype=torch.float64)
+    logvars = torch.empty(500, 20, dtype=torch.float64).uniform_(math.log(0.03 ** 2), 0,
+                                                                  generator=g)
+    log_weights = torch.full((500,), -math.log(500), dtype=torch.float64)
+    z = means[:64] + torch.exp(0.5 * logvars[:64]) * torch.randn(64, 20, generator=g,
+                                                                  dtype=torch.float64)
+    exact = _reference_mixture(means, logvars, log_weights).log_prob(z)
+    single = log_prob_diag_mixture(z.float(), means.float(), logvars.float(), log_weights.float())
+    assert (single.double() - exact).abs().max() < 2e-3
+
+
+def test_mixture_prior_density_samples_and_kl():
+    torch.manual_seed(0)
+    prior = MixturePrior(2, n_components=3).double()
+    with torch.no_grad():
+        prior.logits.copy_(torch.tensor([0.0, 1.0, -1.0]))
+        prior.logvars.fill_(-1.0)
+    means, logvars, log_weights = prior.components()
+    reference = _reference_mixture(means, logvars, log_weights)
+    z = prior.sample(40_000, generator=torch.Generator().manual_seed(2))
+    assert z.shape == (40_000, 2) and z.dtype == torch.float64
+    # the samples follow the density: their mean and the mixture's agree
+    expected_mean = (torch.exp(log_weights)[:, None] * means).sum(0)
+    torch.testing.assert_close(z.mean(0), expected_mean.detach(), atol=0.03, rtol=0)
+    torch.testing.assert_close(prior.log_prob(z[:10]), reference.log_prob(z[:10]))
+    # the one-sample KL averages to the KL, estimated independently with torch.distributions
+    mu, logvar = torch.tensor([[0.3, -0.2]], dtype=torch.float64), torch.full((1, 2), -0.5,
+                                                                             dtype=torch.float64)
+    q = Normal(mu, torch.exp(0.5 * logvar))
+    zq = q.sample((50_000,)).squeeze(1)
+    reference_kl = (q.log_prob(zq[:, None]).sum(-1).squeeze(1) - reference.log_prob(zq)).mean()
+    kl = prior.kl_mc(mu.expand(50_000, 2), logvar.expand(50_000, 2), zq).mean()
+    torch.testing.assert_close(kl, reference_kl.detach(), atol=1e-9, rtol=0)
+    assert not hasattr(prior, "kl")  # no closed form: kl_term takes kl_mc
+
+
+def _vamp_vae(components=4, seed=0):
+    torch.manual_seed(seed)
+    encoder = MLPEncoder((1, 4, 4), 3, hidden=(8,))
+    return VAE(encoder, MLPDecoder(3, (1, 4, 4), hidden=(8,)),
+               prior=VampPrior(encoder, components))
+
+
+def test_vampprior_is_the_mixture_of_the_encoders_posteriors_at_its_pseudo_inputs():
+    model = _vamp_vae().double()
+    u = model.prior.pseudo_inputs.clamp(0, 1).double()
+    mu, logvar = model.encoder(u)
+    z = torch.randn(6, 3, dtype=torch.float64)
+    expected = torch.logsumexp(Posterior(mu, logvar).log_prob(z[:, None].expand(6, 4, 3)), 1) - math.log(4)
+    torch.testing.assert_close(model.prior.log_prob(z), expected)
+    assert list(model.prior.state_dict()) == ["pseudo_inputs"]  # the encoder is the VAE's
+    assert sum(p.numel() for p in model.parameters()) == \
+        sum(p.numel() for p in model.encoder.parameters()) + \
+        sum(p.numel() for p in model.decoder.parameters()) + 4 * 16
+
+
+def test_vampprior_gradients_reach_pseudo_inputs_and_encoder_and_survive_a_copy():
+    model = _vamp_vae()
+    x = torch.rand(5, 1, 4, 4).bernoulli()
+    negative_elbo(model, x).loss.backward()
+    assert model.prior.pseudo_inputs.grad.abs().sum() > 0
+    twin = copy.deepcopy(model)
+    assert twin.prior.encoder is twin.encoder and twin.prior.encoder is not model.encoder
+    z = torch.randn(3, 3)
+    torch.testing.assert_close(twin.prior.log_prob(z), model.prior.log_prob(z))
+    samples = model.prior.sample(5, generator=torch.Generator().manual_seed(0))
+    assert samples.shape == (5, 3) and torch.isfinite(samples).all()
+
+
+def test_mixture_priors_refuse_bad_input():
+    with pytest.raises(ValueError, match="n_components: expected a positive integer"):
+        MixturePrior(3, 0)
+    with pytest.raises(ValueError, match="latent_dim attribute"):
+        VampPrior(torch.nn.Linear(2, 2), 3)
+    means, logvars, log_weights = _random_mixture()
+    with pytest.raises(ValueError, match=r"log_weights: expected shape \(7,\)"):
+        log_prob_diag_mixture(torch.randn(2, 5, dtype=torch.float64), means, logvars,
+                              log_weights[:3])
+    with pytest.raises(ValueError, match=r"\(B, 5\)"):
+        log_prob_diag_mixture(torch.randn(2, 4, dtype=torch.float64), means, logvars,
+                              log_weights)

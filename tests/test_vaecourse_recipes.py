@@ -24,7 +24,7 @@ SHAPES = {"mnist32": (1, 32, 32), "mnist": (1, 28, 28), "cifar-bh": (3, 32, 32),
 CLASSES = {"mnist32": 10, "mnist": 10, "cifar-bh": 2, "shapes": 4}
 NAME = re.compile(r"(mnist32|mnist|cifar-bh|shapes|dsprites)-[a-z0-9]+-(bernoulli|normal-unitvar|"
                   r"normal-learnedvar|dlogistic|mse|gan|classifier|latent|pixel)"
-                  r"(-[a-z0-9.]+)*?(-z\d+)?"
+                  r"(-[a-z0-9.]+)*?(-z\d+(?:x\d+)*)?"
                   r"(-beta[0-9.]+)?-e(\d+)")
 
 

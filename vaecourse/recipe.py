@@ -9,6 +9,8 @@ Checkpoint names follow one scheme, built by :func:`checkpoint_name`::
 
     <data>-<net>-<kind>[-<variant>...][-z<latent size>][-beta<β>]-e<epochs>
 
+(a hierarchy's latent sizes, bottom layer first, joined by ``x``: ``z100x50``).
+
 ``kind`` is the likelihood (``bernoulli``, ``normal-unitvar``, ...; ``mse``
 for an autoencoder's squared error), ``gan``, ``classifier``, or the space a
 diffusion model works in (``latent`` or ``pixel``, with no latent size); β appears
@@ -62,12 +64,15 @@ class Recipe:
     requires: tuple[str, ...] = ()
 
 
-def checkpoint_name(data: str, net: str, kind: str, *variants: str, z: int | None = None,
-                    beta: float = 1.0, epochs: int) -> str:
-    """The checkpoint name of the scheme above, e.g. ``mnist-mlp-bernoulli-z20-beta0.5-e30``."""
+def checkpoint_name(data: str, net: str, kind: str, *variants: str,
+                    z: int | tuple[int, ...] | None = None, beta: float = 1.0, epochs: int) -> str:
+    """The checkpoint name of the scheme above, e.g. ``mnist-mlp-bernoulli-z20-beta0.5-e30``.
+
+    ``z`` is the latent size, or a hierarchy's sizes bottom first (``(100, 50)``: ``z100x50``).
+    """
     parts = [data, net, kind, *variants]
     if z is not None:
-        parts.append(f"z{z}")
+        parts.append("z" + "x".join(map(str, z if isinstance(z, tuple) else (z,))))
     if beta != 1:
         parts.append(f"beta{beta:g}")
     return "-".join([*parts, f"e{epochs}"])

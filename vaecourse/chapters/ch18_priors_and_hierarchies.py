@@ -50,11 +50,11 @@ NAMES = {"mog": checkpoint_name("mnist", "mlp", "bernoulli", f"mog{COMPONENTS}",
                                 epochs=EPOCHS),
          "vamp": checkpoint_name("mnist", "mlp", "bernoulli", f"vamp{COMPONENTS}", z=20,
                                  epochs=EPOCHS),
-         "ladder": checkpoint_name("mnist", "ladder", "bernoulli", "z100x50", epochs=EPOCHS),
-         "ladder_iwae": checkpoint_name("mnist", "ladder", "bernoulli", "iwae-k5", "z100x50",
+         "ladder": checkpoint_name("mnist", "ladder", "bernoulli", z=(100, 50), epochs=EPOCHS),
+         "ladder_iwae": checkpoint_name("mnist", "ladder", "bernoulli", "iwae-k5", z=(100, 50),
                                         epochs=EPOCHS),
          "best": checkpoint_name("mnist", "ladder500", "bernoulli", "flow", "iwae-k5",
-                                 "z100x50", epochs=BEST_EPOCHS)}
+                                 z=(100, 50), epochs=BEST_EPOCHS)}
 
 
 def prior_vae(prior: str, latent_dim: int = 20, hidden=(400,), components: int = COMPONENTS,

@@ -1,0 +1,133 @@
+import math
+
+import pytest
+import torch
+from torch.distributions import Bernoulli, Normal
+
+from vaecore.elbo import iwae_bound, iwae_loss, log_likelihood_is
+from vaecore.flows import FlowPrior
+from vaecore.hierarchical import LadderVAE, ladder_loss, precision_weighted
+
+
+def _tiny(seed=0, latent_dims=(2, 2), prior=None):
+    torch.manual_seed(seed)
+    return LadderVAE((1, 2, 2), latent_dims=latent_dims, hidden=((6,), (5,)),
+                     prior=prior).double()
+
+
+def _binary(n=4, seed=1):
+    return torch.rand(n, 1, 2, 2, generator=torch.Generator().manual_seed(seed),
+                      dtype=torch.float64).bernoulli()
+
+
+def test_precision_weighting_is_the_normalised_product_of_the_two_gaussians():
+    g = torch.Generator().manual_seed(0)
+    mu_hat, logvar_hat, mu_p, logvar_p = (torch.randn(3, 4, generator=g, dtype=torch.float64)
+                                          for _ in range(4))
+    q = precision_weighted(mu_hat, logvar_hat, mu_p, logvar_p)
+    # log N(z; mu_hat) + log N(z; mu_p) - log N(z; mu_q) must not depend on z
+    z = torch.randn(50, 3, 4, generator=g, dtype=torch.float64) * 3
+    ratio = (Normal(mu_hat, torch.exp(0.5 * logvar_hat)).log_prob(z)
+             + Normal(mu_p, torch.exp(0.5 * logvar_p)).log_prob(z)
+             - Normal(q.mu, torch.exp(0.5 * q.logvar)).log_prob(z))
+    torch.testing.assert_close(ratio, ratio[:1].expand_as(ratio))
+    # a very confident bottom-up estimate wins; equal variances average the means
+    sure = precision_weighted(mu_hat, torch.full_like(mu_hat, -30.0), mu_p, logvar_p)
+    torch.testing.assert_close(sure.mu, mu_hat)
+    even = precision_weighted(mu_hat, logvar_p, mu_p, logvar_p)
+    torch.testing.assert_close(even.mu, (mu_hat + mu_p) / 2)
+    torch.testing.assert_close(even.logvar, logvar_p - math.log(2))
+
+
+def test_layer_kls_match_monte_carlo():
+    model = _tiny()
+    x = _binary(1).expand(200_000, 1, 2, 2)
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        s = model.infer(x, generator=g)
+        _, kl_z1, kl_z2 = model.terms(x, generator=torch.Generator().manual_seed(3))
+        mc_z1 = (s.q1.log_prob(s.z1) - Normal(s.p1.mu, torch.exp(0.5 * s.p1.logvar))
+                 .log_prob(s.z1).sum(-1))
+        mc_z2 = s.q2.log_prob(s.z2) - Normal(0.0, 1.0).log_prob(s.z2).sum(-1)
+    # kl_z1 is closed form given each z2: its average and the Monte-Carlo average agree
+    assert abs(kl_z1.mean() - mc_z1.mean()) < 4 * mc_z1.std() / len(x) ** 0.5
+    assert abs(kl_z2.mean() - mc_z2.mean()) < 4 * mc_z2.std() / len(x) ** 0.5
+    assert (kl_z1 >= 0).all() and (kl_z2 >= 0).all()
+
+
+def test_one_sample_log_weight_is_the_elbo_in_expectation():
+    model = _tiny()
+    x = _binary(1).expand(100_000, 1, 2, 2)
+    with torch.no_grad():
+        terms = ladder_loss(model, x, generator=torch.Generator().manual_seed(0))
+        log_w = model.log_weights(x, 1, generator=torch.Generator().manual_seed(1))
+    assert log_w.shape == (1, len(x))
+    assert abs(-terms.loss - log_w.mean()) < 4 * log_w.std() / len(x) ** 0.5
+    torch.testing.assert_close(terms.kl, terms.kl_z1 + terms.kl_z2)
+
+
+def _exact_log_px(model, x, grid=401, half_width=8.0):
+    """log p(x) of a model with 1-dimensional z1 and z2, by quadrature on a 2-d grid."""
+    t = torch.linspace(-half_width, half_width, grid, dtype=torch.float64)
+    step = t[1] - t[0]
+    z2 = t.repeat_interleave(grid)[:, None]
+    z1 = t.repeat(grid)[:, None]
+    with torch.no_grad():
+        p1 = model.conditional_prior(z2)
+        log_joint_z = (Normal(0.0, 1.0).log_prob(z2).squeeze(1)
+                       + Normal(p1.mu, torch.exp(0.5 * p1.logvar)).log_prob(z1).squeeze(1))
+        logits = model.decode(z1)
+        out = []
+        for xi in x:
+            log_px_z = Bernoulli(logits=logits).log_prob(xi.expand_as(logits)).flatten(1).sum(1)
+            out.append(torch.logsumexp(log_px_z + log_joint_z, 0) + 2 * torch.log(step))
+    return torch.stack(out)
+
+
+def test_importance_sampled_likelihood_matches_quadrature():
+    model = _tiny(latent_dims=(1, 1))
+    x = _binary(3)
+    exact = _exact_log_px(model, x)
+    estimate = log_likelihood_is(model, x, 20_000, chunk=3_000,
+                                 generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(estimate, exact, atol=0.01, rtol=0)
+    bounds = [iwae_bound(model, x.repeat(2000, 1, 1, 1), k,
+                         generator=torch.Generator().manual_seed(k)).mean() for k in (1, 5, 50)]
+    assert bounds[0] < bounds[1] < bounds[2] < exact.mean()
+
+
+def test_iwae_loss_trains_a_ladder_and_gradients_reach_every_part():
+    model = _tiny(prior=FlowPrior(2, n_layers=2, hidden=4).double())
+    x = _binary(8)
+    iwae_loss(model, x, k=3).loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    assert model.latent_dim == 4
+    assert model.sample(3, generator=torch.Generator().manual_seed(0)).shape == (3, 1, 2, 2)
+    recon = model.reconstruct(x)
+    assert recon.shape == x.shape and ((recon >= 0) & (recon <= 1)).all()
+
+
+def test_posterior_means_of_each_layer():
+    model = _tiny()
+    x = _binary(5)
+    z1, z2 = model.posterior_means(x, samples=20_000, generator=torch.Generator().manual_seed(0))
+    assert z1.shape == (5, 2) and z2.shape == (5, 2)
+    torch.testing.assert_close(z2, model.upward(x)[1].mu)
+    with torch.no_grad():
+        draws = model.infer(x, (20_000,), generator=torch.Generator().manual_seed(1)).z1
+    torch.testing.assert_close(z1, draws.mean(0), atol=0.05, rtol=0)
+
+
+def test_bad_input_raises():
+    with pytest.raises(ValueError, match="two latent sizes"):
+        LadderVAE(latent_dims=(10,))
+    with pytest.raises(ValueError, match="latent_dim 5"):
+        LadderVAE(latent_dims=(10, 5), prior=FlowPrior(4))
+    model = _tiny()
+    with pytest.raises(ValueError, match="pass the images alone"):
+        ladder_loss(model, (_binary(2), torch.zeros(2)))
+    with pytest.raises(ValueError, match=r"x: expected shape"):
+        ladder_loss(model, torch.zeros(2, 1, 3, 3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="positive integer"):
+        model.log_weights(_binary(2), 0)
