@@ -181,3 +181,41 @@ def test_mixture_priors_refuse_bad_input():
     with pytest.raises(ValueError, match=r"\(B, 5\)"):
         log_prob_diag_mixture(torch.randn(2, 4, dtype=torch.float64), means, logvars,
                               log_weights)
+
+
+def test_elbo_surgery_agrees_with_the_three_term_split_under_the_standard_normal():
+    from vaecore.total_correlation import kl_decomposition_dataset
+    from vaecore.priors import elbo_surgery
+    g = torch.Generator().manual_seed(0)
+    mu = torch.randn(300, 4, generator=g, dtype=torch.float64)
+    logvar = torch.randn(300, 4, generator=g, dtype=torch.float64) - 2
+    index = torch.arange(300)
+    split = elbo_surgery(mu, logvar, StdNormalPrior(4).double(), index=index,
+                         generator=torch.Generator().manual_seed(1))
+    three = kl_decomposition_dataset(mu, logvar, index=index,
+                                     generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(split.mutual_information, three.index_code_mi)
+    torch.testing.assert_close(split.marginal_kl, three.total_correlation + three.dimwise_kl)
+    assert split.mutual_information.mean() <= math.log(300)
+
+
+def test_elbo_surgery_terms_sum_to_the_average_kl_and_the_aggregate_prior_zeroes_the_second():
+    from vaecore.priors import elbo_surgery
+    g = torch.Generator().manual_seed(0)
+    mu = torch.randn(50, 3, generator=g, dtype=torch.float64)
+    logvar = torch.randn(50, 3, generator=g, dtype=torch.float64) - 1
+    prior = MixturePrior(3, 4).double()
+    split = elbo_surgery(mu, logvar, prior, samples=200_000, generator=g)
+    with torch.no_grad():
+        average_kl = torch.stack([  # each KL by its own Monte-Carlo estimate, 20,000 draws
+            prior.kl_mc(m.expand(20_000, 3), v.expand(20_000, 3),
+                        Normal(m, torch.exp(0.5 * v)).sample((20_000,))).mean()
+            for m, v in zip(mu, logvar)]).mean()
+    total = (split.mutual_information + split.marginal_kl).mean()
+    assert abs(total - average_kl) < 0.05
+    # with p(z) = q(z) itself, the marginal KL is zero draw by draw
+    aggregate = MixturePrior(3, 50).double()
+    with torch.no_grad():
+        aggregate.means.copy_(mu), aggregate.logvars.copy_(logvar), aggregate.logits.zero_()
+    exact = elbo_surgery(mu, logvar, aggregate, samples=100, generator=g)
+    torch.testing.assert_close(exact.marginal_kl, torch.zeros(100, dtype=torch.float64))

@@ -25,6 +25,7 @@ latent dimensions; nothing here averages over the batch.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -34,7 +35,8 @@ from vaecore.kl import kl_normal_std_normal
 from vaecore.likelihoods import log_prob_std_normal
 from vaecore.posterior import Posterior
 
-__all__ = ["StdNormalPrior", "log_prob_diag_mixture", "MixturePrior", "VampPrior"]
+__all__ = ["StdNormalPrior", "log_prob_diag_mixture", "MixturePrior", "VampPrior",
+           "MarginalSplit", "elbo_surgery"]
 
 
 class StdNormalPrior(nn.Module):
@@ -235,3 +237,63 @@ class VampPrior(_MixtureKL, nn.Module):
         """Draw ``n`` samples ``(n, D)``: a pseudo-input uniformly, then its posterior."""
         with torch.no_grad():
             return _sample_diag_mixture(n, *self.components(), generator)
+
+
+class MarginalSplit(NamedTuple):
+    """Per-draw ``(S,)`` estimates: ``mutual_information`` and ``marginal_kl``."""
+    mutual_information: torch.Tensor
+    marginal_kl: torch.Tensor
+
+
+def elbo_surgery(mu: torch.Tensor, logvar: torch.Tensor, prior, samples: int = 2000, *,
+                 index: torch.Tensor | None = None,
+                 generator: torch.Generator | None = None) -> MarginalSplit:
+    r"""Split the average KL term into the mutual information and the marginal KL.
+
+    With :math:`q(z) = \frac1N \sum_n q(z \mid x_n)` the aggregate posterior of a data
+    set of :math:`N` examples (Hoffman and Johnson, 2016), Equation (elbo-surgery):
+
+    .. math::
+        \frac1N \sum_n \mathrm{KL}\big(q(z \mid x_n) \,\|\, p(z)\big)
+        = \underbrace{\frac1N \sum_n \mathrm{KL}\big(q(z \mid x_n) \,\|\, q(z)\big)}_{I_q(n;\, z)}
+        + \mathrm{KL}\big(q(z) \,\|\, p(z)\big)
+
+    At draws :math:`z_i \sim q(z \mid x_{n_i})` with :math:`n_i` uniform, the terms are
+    :math:`\log q(z_i \mid x_{n_i}) - \log q(z_i)` and :math:`\log q(z_i) - \log p(z_i)`;
+    :math:`q(z_i)` is the exact mixture of all :math:`N` posteriors
+    (:func:`log_prob_diag_mixture`, in float64), so their means are unbiased estimates of
+    the two terms. The mutual information lies in :math:`[0, \log N]`. For a factorised
+    prior, :func:`vaecore.total_correlation.kl_decomposition_dataset` splits the marginal
+    KL further.
+
+    Args:
+        mu, logvar: ``(N, D)``, the posteriors of the whole data set.
+        prior: anything with ``log_prob(z) -> (S,)``.
+        samples: how many :math:`n_i` to draw (ignored when ``index`` is given).
+        index: ``(S,)`` int64 indices of the examples to draw from, or ``None``.
+        generator: for the indices and the draws.
+
+    Returns:
+        :class:`MarginalSplit`, each field ``(S,)``; their sum is
+        :math:`\log q(z_i \mid x_{n_i}) - \log p(z_i)`.
+    """
+    check_same_shape(mu=mu, logvar=logvar)
+    if mu.ndim != 2 or len(mu) < 1:
+        raise ValueError(f"mu, logvar: expected (N, D) with N >= 1, got {tuple(mu.shape)}")
+    n = len(mu)
+    if index is None:
+        index = torch.randint(n, (check_positive_int("samples", samples),),
+                              generator=generator).to(mu.device)
+    elif index.ndim != 1 or index.dtype != torch.int64 or len(index) == 0 \
+            or int(index.min()) < 0 or int(index.max()) >= n:
+        raise ValueError(f"index: expected a non-empty int64 tensor (S,) of indices into the "
+                         f"{n} posteriors, got {tuple(index.shape)} {index.dtype}")
+    own = Posterior(mu[index], logvar[index])
+    with torch.no_grad():
+        z = own.rsample(generator=generator)
+        log_q_own = own.log_prob(z)
+        log_qz = log_prob_diag_mixture(z.double(), mu.double(), logvar.double(),
+                                       torch.full((n,), -math.log(n), dtype=torch.float64,
+                                                  device=mu.device)).to(z.dtype)
+        log_p = prior.log_prob(z)
+    return MarginalSplit(log_q_own - log_qz, log_qz - log_p)
