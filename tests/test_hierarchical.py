@@ -6,13 +6,15 @@ from torch.distributions import Bernoulli, Normal
 
 from vaecore.elbo import iwae_bound, iwae_loss, log_likelihood_is
 from vaecore.flows import FlowPrior
-from vaecore.hierarchical import LadderVAE, ladder_loss, precision_weighted
+from vaecore.hierarchical import LadderVAE, ladder_loss, precision_weighted, residual_posterior
+
+COMBINE = pytest.mark.parametrize("combine", ["residual", "precision"])
 
 
-def _tiny(seed=0, latent_dims=(2, 2), prior=None):
+def _tiny(seed=0, latent_dims=(2, 2), prior=None, combine="residual"):
     torch.manual_seed(seed)
     return LadderVAE((1, 2, 2), latent_dims=latent_dims, hidden=((6,), (5,)),
-                     prior=prior).double()
+                     prior=prior, combine=combine).double()
 
 
 def _binary(n=4, seed=1):
@@ -39,8 +41,9 @@ def test_precision_weighting_is_the_normalised_product_of_the_two_gaussians():
     torch.testing.assert_close(even.logvar, logvar_p - math.log(2))
 
 
-def test_layer_kls_match_monte_carlo():
-    model = _tiny()
+@COMBINE
+def test_layer_kls_match_monte_carlo(combine):
+    model = _tiny(combine=combine)
     x = _binary(1).expand(200_000, 1, 2, 2)
     g = torch.Generator().manual_seed(3)
     with torch.no_grad():
@@ -55,8 +58,9 @@ def test_layer_kls_match_monte_carlo():
     assert (kl_z1 >= 0).all() and (kl_z2 >= 0).all()
 
 
-def test_one_sample_log_weight_is_the_elbo_in_expectation():
-    model = _tiny()
+@COMBINE
+def test_one_sample_log_weight_is_the_elbo_in_expectation(combine):
+    model = _tiny(combine=combine)
     x = _binary(1).expand(100_000, 1, 2, 2)
     with torch.no_grad():
         terms = ladder_loss(model, x, generator=torch.Generator().manual_seed(0))
@@ -84,8 +88,9 @@ def _exact_log_px(model, x, grid=401, half_width=8.0):
     return torch.stack(out)
 
 
-def test_importance_sampled_likelihood_matches_quadrature():
-    model = _tiny(latent_dims=(1, 1))
+@COMBINE
+def test_importance_sampled_likelihood_matches_quadrature(combine):
+    model = _tiny(latent_dims=(1, 1), combine=combine)
     x = _binary(3)
     exact = _exact_log_px(model, x)
     estimate = log_likelihood_is(model, x, 20_000, chunk=3_000,
@@ -108,8 +113,9 @@ def test_iwae_loss_trains_a_ladder_and_gradients_reach_every_part():
     assert recon.shape == x.shape and ((recon >= 0) & (recon <= 1)).all()
 
 
-def test_posterior_means_of_each_layer():
-    model = _tiny()
+@COMBINE
+def test_posterior_means_of_each_layer(combine):
+    model = _tiny(combine=combine)
     x = _binary(5)
     z1, z2 = model.posterior_means(x, samples=20_000, generator=torch.Generator().manual_seed(0))
     assert z1.shape == (5, 2) and z2.shape == (5, 2)
@@ -119,7 +125,22 @@ def test_posterior_means_of_each_layer():
     torch.testing.assert_close(z1, draws.mean(0), atol=0.05, rtol=0)
 
 
+def test_residual_posterior_corrects_the_conditional_prior():
+    g = torch.Generator().manual_seed(0)
+    mu_hat, logvar_hat, mu_p, logvar_p = (torch.randn(3, 4, generator=g, dtype=torch.float64)
+                                          for _ in range(4))
+    q = residual_posterior(mu_hat, logvar_hat, mu_p, logvar_p)
+    torch.testing.assert_close(q.mu, mu_p + mu_hat)
+    torch.testing.assert_close(torch.exp(0.5 * q.logvar),
+                               torch.exp(0.5 * logvar_p) * torch.exp(0.5 * logvar_hat))
+    zero = torch.zeros_like(mu_hat)
+    prior = residual_posterior(zero, zero, mu_p, logvar_p)  # no correction: the prior itself
+    torch.testing.assert_close(torch.stack(prior), torch.stack((mu_p, logvar_p)))
+
+
 def test_bad_input_raises():
+    with pytest.raises(ValueError, match="combine: expected one of"):
+        LadderVAE(combine="sum")
     with pytest.raises(ValueError, match="two latent sizes"):
         LadderVAE(latent_dims=(10,))
     with pytest.raises(ValueError, match="latent_dim 5"):

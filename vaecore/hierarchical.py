@@ -8,20 +8,31 @@ The generative model is a chain, :math:`z_2 \to z_1 \to x`:
 with :math:`p(z_2)` a prior of :mod:`vaecore.priors` (standard normal by
 default), :math:`p(z_1 \mid z_2) = \mathcal N(\mu_p(z_2), \operatorname{diag}
 \sigma_p^2(z_2))` and a Bernoulli :math:`p(x \mid z_1)`. Inference runs the
-other way in two passes, as in Sønderby et al. (2016). A bottom-up pass maps
-:math:`x` to deterministic estimates :math:`(\hat\mu_1, \hat\sigma_1^2)` and to
+other way in two passes. A bottom-up pass maps :math:`x` to deterministic
+features :math:`(\hat\mu_1, \log \hat\sigma_1^2)` and to
 :math:`q(z_2 \mid x) = \mathcal N(\mu_2, \sigma_2^2)`; a top-down pass draws
-:math:`z_2`, computes the generative :math:`p(z_1 \mid z_2)` and combines the two
-Gaussians for :math:`z_1` by their precisions, Equation (precision-weighting):
+:math:`z_2`, computes the generative :math:`p(z_1 \mid z_2)` and combines it with
+the bottom-up features into :math:`q(z_1 \mid x, z_2)`, in one of two ways
+(``combine``):
 
-.. math::
-    \sigma_{q}^{-2} = \hat\sigma_1^{-2} + \sigma_p^{-2}, \qquad
-    \mu_{q} = \sigma_q^2 \big(\hat\mu_1 \hat\sigma_1^{-2} + \mu_p \sigma_p^{-2}\big),
-    \qquad q(z_1 \mid x, z_2) = \mathcal N(\mu_q, \operatorname{diag} \sigma_q^2)
+- ``"residual"`` (the default), a correction of the conditional prior, as in the
+  top-down inference of Kingma et al. (2016) and the residual normal of Vahdat and
+  Kautz (2020), Equation (residual-posterior):
+  :math:`q(z_1 \mid x, z_2) = \mathcal N\big(\mu_p + \hat\mu_1,\ \operatorname{diag}
+  \sigma_p^2 \hat\sigma_1^2\big)`;
+- ``"precision"``, the ladder VAE's precision weighting (Sønderby et al., 2016),
+  Equation (precision-weighting):
+  :math:`\sigma_{q}^{-2} = \hat\sigma_1^{-2} + \sigma_p^{-2}`,
+  :math:`\mu_{q} = \sigma_q^2 (\hat\mu_1 \hat\sigma_1^{-2} + \mu_p \sigma_p^{-2})`,
+  the posterior of a Gaussian prior :math:`p(z_1 \mid z_2)` times a Gaussian
+  "likelihood" centred on :math:`\hat\mu_1`. Its KL to :math:`p(z_1 \mid z_2)`
+  vanishes as :math:`\hat\sigma_1 \to \infty`, where the gradient through
+  :math:`\hat\mu_1` vanishes too: early in training (before the decoder uses
+  :math:`z_1`) the bottom-up variance runs off and the layer learns slowly.
+  The residual form reaches the prior at :math:`\hat\mu_1 = 0,\ \hat\sigma_1 = 1`,
+  where gradients flow.
 
-which is the posterior of a Gaussian prior :math:`p(z_1 \mid z_2)` times a
-Gaussian "likelihood" centred on :math:`\hat\mu_1`. The ELBO then splits layer by
-layer, Equation (hierarchical-elbo):
+The ELBO then splits layer by layer, Equation (hierarchical-elbo):
 
 .. math::
     \mathrm{ELBO}(x) = \mathbb E_q[\log p(x \mid z_1)]
@@ -56,7 +67,8 @@ from vaecore.mlp import MLPDecoder, _hidden_layers
 from vaecore.posterior import Posterior
 from vaecore.priors import StdNormalPrior
 
-__all__ = ["precision_weighted", "LadderPass", "LadderTerms", "LadderVAE", "ladder_loss"]
+__all__ = ["precision_weighted", "residual_posterior", "LadderPass", "LadderTerms", "LadderVAE",
+           "ladder_loss"]
 
 
 def precision_weighted(mu_hat: torch.Tensor, logvar_hat: torch.Tensor,
@@ -72,6 +84,19 @@ def precision_weighted(mu_hat: torch.Tensor, logvar_hat: torch.Tensor,
     weight = torch.sigmoid(logvar_p - logvar_hat)
     return Posterior(weight * mu_hat + (1 - weight) * mu_p,
                      -torch.logaddexp(-logvar_hat, -logvar_p))
+
+
+def residual_posterior(mu_hat: torch.Tensor, logvar_hat: torch.Tensor,
+                       mu_p: torch.Tensor, logvar_p: torch.Tensor) -> Posterior:
+    r"""The conditional prior corrected by the bottom-up features, Equation (residual-posterior).
+
+    Returns :math:`\mathcal N(\mu_p + \hat\mu,\ \sigma_p^2 \hat\sigma^2)`: ``mu = mu_p +
+    mu_hat``, ``logvar = logvar_p + logvar_hat``. All four tensors have one shape.
+    """
+    return Posterior(mu_p + mu_hat, logvar_p + logvar_hat)
+
+
+_COMBINE = {"residual": residual_posterior, "precision": precision_weighted}
 
 
 class LadderPass(NamedTuple):
@@ -102,13 +127,17 @@ class LadderVAE(nn.Module):
     ``z2 → reversed(h2) → (mu_p1, logvar_p1)``; the decoder ``z1 → reversed(h1) →
     logits``. Burda et al.'s two-layer sizes are ``latent_dims=(100, 50)``,
     ``hidden=((200, 200), (100, 100))``. ``prior`` is :math:`p(z_2)`
-    (default :math:`\mathcal N(0, I)`).
+    (default :math:`\mathcal N(0, I)`); ``combine`` is ``"residual"`` or
+    ``"precision"`` (module docstring).
     """
 
     def __init__(self, in_shape=(1, 28, 28), latent_dims=(100, 50),
                  hidden=((200, 200), (100, 100)), prior: nn.Module | None = None,
-                 activation=nn.ReLU):
+                 activation=nn.ReLU, combine: str = "residual"):
         super().__init__()
+        if combine not in _COMBINE:
+            raise ValueError(f"combine: expected one of {sorted(_COMBINE)}, got {combine!r}")
+        self.combine = combine
         if len(latent_dims) != 2 or len(hidden) != 2 or not all(hidden):
             raise ValueError(f"expected two latent sizes and two non-empty hidden stacks, got "
                              f"latent_dims={latent_dims!r}, hidden={hidden!r}")
@@ -158,8 +187,12 @@ class LadderVAE(nn.Module):
         up1, q2 = self.upward(x)
         z2 = q2.rsample(sample_shape, generator=generator)
         p1 = self.conditional_prior(z2)
-        q1 = precision_weighted(up1.mu.expand_as(p1.mu), up1.logvar.expand_as(p1.mu), *p1)
+        q1 = self.posterior_z1(up1, p1)
         return LadderPass(q1.rsample(generator=generator), z2, q1, q2, p1)
+
+    def posterior_z1(self, up1: Posterior, p1: Posterior) -> Posterior:
+        r""":math:`q(z_1 \mid x, z_2)` from the bottom-up ``up1`` ``(B, D1)`` and :math:`p(z_1 \mid z_2)` ``(..., B, D1)``."""
+        return _COMBINE[self.combine](up1.mu.expand_as(p1.mu), up1.logvar.expand_as(p1.mu), *p1)
 
     def decode(self, z1: torch.Tensor) -> torch.Tensor:
         """The logits of :math:`p(x \\mid z_1)`, ``(B, *in_shape)``."""
@@ -205,8 +238,8 @@ class LadderVAE(nn.Module):
         check_positive_int("samples", samples)
         with torch.no_grad():
             up1, q2 = self.upward(x)
-            p1 = self.conditional_prior(q2.rsample((samples,), generator=generator))
-            q1 = precision_weighted(up1.mu.expand_as(p1.mu), up1.logvar.expand_as(p1.mu), *p1)
+            q1 = self.posterior_z1(up1, self.conditional_prior(
+                q2.rsample((samples,), generator=generator)))
             return q1.mu.mean(0), q2.mu
 
     def sample(self, n: int, generator: torch.Generator | None = None,
@@ -225,7 +258,7 @@ class LadderVAE(nn.Module):
         r""":math:`E[x \mid z_1 = \mu_q]` with :math:`z_2 = \mu_2(x)`: the decoded posterior means."""
         with torch.no_grad():
             up1, q2 = self.upward(x)
-            q1 = precision_weighted(*up1, *self.conditional_prior(q2.mu))
+            q1 = self.posterior_z1(up1, self.conditional_prior(q2.mu))
             return self.likelihood.mean(self.decode(q1.mu))
 
 
