@@ -26,22 +26,26 @@ import torch
 from vaecore.elbo import iwae_loss
 from vaecore.flows import FlowPrior
 from vaecore.hierarchical import LadderVAE, ladder_loss
-from vaecore.latent import active_units
+from vaecore.latent import active_units, encode_dataset
 from vaecore.mlp import MLPDecoder, MLPEncoder
-from vaecore.priors import MixturePrior, VampPrior
+from vaecore.priors import MixturePrior, VampPrior, elbo_surgery
 from vaecore.seeding import local_seed
 from vaecore.train import linear_decay
 from vaecore.vae import VAE
 
-from ..protocol import EVAL_SEED, mnist_recipe, mnist_train_all
+from ..protocol import EVAL_SEED, mnist_recipe, mnist_train_all, test_images
 from ..recipe import checkpoint_name
+from . import ch11_evaluation
+from .ch05_first_vae import REFERENCE
 
-__all__ = ["COMPONENTS", "EPOCHS", "BEST_EPOCHS", "NAMES", "prior_vae", "ladder_vae",
-           "best_ladder", "ladder_units", "RECIPES"]
+__all__ = ["COMPONENTS", "EPOCHS", "BEST_EPOCHS", "NAMES", "REFERENCE", "PRIORS", "DEPTH",
+           "SPLIT_DRAWS", "prior_vae", "ladder_vae", "best_ladder", "ladder_units",
+           "marginal_split", "RECIPES"]
 
 COMPONENTS = 500  # mixture components and pseudo-inputs (Tomczak and Welling's K for MNIST)
 EPOCHS = 30  # chapter 11's reference schedule
 BEST_EPOCHS = 75
+SPLIT_DRAWS = 10_000  # draws of the aggregate posterior behind each stored KL split
 LADDER = {"latent_dims": (100, 50), "hidden": ((200, 200), (100, 100))}  # Burda et al.'s sizes
 BEST = {"latent_dims": (100, 50), "hidden": ((500, 500), (200, 200))}
 
@@ -55,6 +59,13 @@ NAMES = {"mog": checkpoint_name("mnist", "mlp", "bernoulli", f"mog{COMPONENTS}",
                                         epochs=EPOCHS),
          "best": checkpoint_name("mnist", "ladder500", "bernoulli", "flow", "iwae-k5",
                                  z=(100, 50), epochs=BEST_EPOCHS)}
+
+#: The one-layer models of the prior comparison (chapter 5's reference MLP, 30 epochs), by prior.
+PRIORS = {"N(0, I)": REFERENCE, "flow (RealNVP)": ch11_evaluation.NAMES["flow"],
+          f"mixture of {COMPONENTS}": NAMES["mog"], f"VampPrior, K = {COMPONENTS}": NAMES["vamp"]}
+#: One and two stochastic layers, each trained with the ELBO and with IWAE (k = 5), 30 epochs.
+DEPTH = {"one layer, ELBO": REFERENCE, "one layer, IWAE": ch11_evaluation.NAMES["iwae"],
+         "two layers, ELBO": NAMES["ladder"], "two layers, IWAE": NAMES["ladder_iwae"]}
 
 
 def prior_vae(prior: str, latent_dim: int = 20, hidden=(400,), components: int = COMPONENTS,
@@ -98,6 +109,25 @@ def ladder_units(model: LadderVAE, x: torch.Tensor, *, samples: int = 10,
     z1 = float(active_units(torch.cat([p[0] for p in parts])).sum())
     z2 = float(active_units(torch.cat([p[1] for p in parts])).sum())
     return {"test_active_units": z1 + z2, "test_active_units_z1": z1, "test_active_units_z2": z2}
+
+
+@torch.no_grad()
+def marginal_split(model, draws: int = SPLIT_DRAWS) -> dict:
+    """The mean KL term of ``model`` on the 10,000 test images, split by ``vaecore.priors.elbo_surgery``.
+
+    The aggregate posterior is the mixture of the test images' posteriors; ``draws``
+    draws of it from a generator seeded with the protocol's ``EVAL_SEED``. Returns the
+    means and standard errors (over draws) of the mutual information and of
+    KL(q(z) || p(z)), and ``draws``.
+    """
+    posteriors = encode_dataset(model.eval(), test_images())
+    split = elbo_surgery(*posteriors, model.prior, samples=draws,
+                         generator=torch.Generator().manual_seed(EVAL_SEED))
+    out = {"draws": draws}
+    for key, values in split._asdict().items():
+        values = values.double()
+        out[key], out[f"{key}_se"] = values.mean().item(), (values.std() / draws ** 0.5).item()
+    return out
 
 
 _DATA = "55,000 training images, a random 5,000 held out, seed 0"
