@@ -251,7 +251,7 @@ def elbo_surgery(mu: torch.Tensor, logvar: torch.Tensor, prior, samples: int = 2
     r"""Split the average KL term into the mutual information and the marginal KL.
 
     With :math:`q(z) = \frac1N \sum_n q(z \mid x_n)` the aggregate posterior of a data
-    set of :math:`N` examples (Hoffman and Johnson, 2016), Equation (elbo-surgery):
+    set of :math:`N` examples (Hoffman and Johnson, 2016), Equation (kl-decomposition):
 
     .. math::
         \frac1N \sum_n \mathrm{KL}\big(q(z \mid x_n) \,\|\, p(z)\big)
