@@ -39,8 +39,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     for name in args.models:
         for seed in (int(s) for s in args.seeds.split(",")):
-            model = (zoo.load(name, train_if_missing=False)[0] if seed == 0
-                     else zoo.load_seed(name, seed)[0])
+            model = zoo.load_run(name, seed)[0]
             start = time.perf_counter()
             fid = ch.clipped_fid(model, SETTINGS[name])
             print(f"{name} (seed {seed}): FID {fid:.2f} with x_0 clamped to "

@@ -24,20 +24,17 @@ from vaecourse.chapters import ch18_priors_and_hierarchies as ch
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="*", default=list(ch.PRIORS.values()), metavar="NAME")
+    parser.add_argument("models", nargs="*", default=list(ch.PRIORS.values()), metavar="NAME",
+                        choices=list(ch.PRIORS.values()),
+                        help="models of chapter 18's prior comparison (default: all four)")
     parser.add_argument("--seeds", default="0,1,2", metavar="S,...")
     parser.add_argument("--write", action="store_true",
                         help="store each result in the checkpoint's record (NAME.json)")
     args = parser.parse_args(argv)
-    unknown = [m for m in args.models if m not in ch.PRIORS.values()]
-    if unknown:
-        parser.error(f"not a model of chapter 18's prior comparison: {unknown}; "
-                     f"expected some of {list(ch.PRIORS.values())}")
     torch.set_num_threads(1)
     for name in args.models:
         for seed in (int(s) for s in args.seeds.split(",")):
-            model = (zoo.load(name, train_if_missing=False)[0] if seed == 0
-                     else zoo.load_seed(name, seed)[0])
+            model = zoo.load_run(name, seed)[0]
             start = time.perf_counter()
             result = ch.marginal_split(model)
             print(f"{name} (seed {seed}): I(n; z) {result['mutual_information']:.2f} ± "

@@ -61,8 +61,7 @@ def main(argv=None) -> int:
     runs = seed_runs or [0]
     for name in map(zoo.canonical, args.models):  # an old name is stored under the new one
         for run in runs:
-            model = (zoo.load(name, train_if_missing=False)[0] if run == 0
-                     else zoo.load_seed(name, run)[0])
+            model = zoo.load_run(name, run)[0]
             result, _ = nll.estimate_nll(model, x, args.k, seed=args.seed,
                                          batch_size=args.batch_size, chunk=args.chunk)
             label = name if run == 0 else f"{name} (seed {run})"

@@ -59,7 +59,8 @@ from .recipe import Recipe
 from .store import CheckpointMissing, read_record
 
 __all__ = ["Recipe", "RECIPES", "ALIASES", "SEEDS_FOLDER", "FIRST_STEPS", "FIRST_STEPS_RTOL",
-           "recipes", "canonical", "load", "train", "done", "seed_path", "load_seed", "ship_seed",
+           "recipes", "canonical", "load", "train", "done", "seed_path", "load_seed", "load_run",
+           "ship_seed",
            "write_seed_result", "seed_result", "seed_results", "first_steps", "stale_first_steps",
            "record", "seed_metrics", "verify", "table", "seeds_table", "readme", "main"]
 
@@ -347,6 +348,14 @@ def load_seed(name: str, seed: int, *, directory=None, device=None):
     model = _recipe(name).build(seed=seed).to(device)
     checkpoint = load_checkpoint(path, model, map_location=device)
     return model.eval(), checkpoint
+
+
+def load_run(name: str, seed: int, *, directory=None, device=None):
+    """``(model, checkpoint)`` of any seed: the shipped weights for seed 0 (never trained
+    here: FileNotFoundError when missing), :func:`load_seed` for the others."""
+    if seed == 0:
+        return load(name, train_if_missing=False, directory=directory, device=device)
+    return load_seed(name, seed, directory=directory, device=device)
 
 
 def ship_seed(name: str, seed: int, directory=None) -> Path:
