@@ -140,10 +140,23 @@ def _sample_diag_mixture(n: int, means, logvars, log_weights, generator) -> torc
     return means[k] + torch.exp(0.5 * logvars[k]) * eps
 
 
-class _MixtureKL:
-    """``kl_mc`` for a prior with ``log_prob``: the one-sample estimate, as for a flow prior."""
+class _Mixture:
+    """What a mixture prior derives from its ``components()``: ``log_prob``, ``sample`` and the
+    one-sample ``kl_mc``, as for a flow prior."""
 
     latent_dim: int
+
+    def components(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        r"""Return :math:`\log p(z)`, ``(B,)`` for z ``(B, D)`` (gradients reach every parameter)."""
+        return log_prob_diag_mixture(z, *self.components())
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw ``n`` samples ``(n, D)``: a component by its weight, then a point of its Gaussian."""
+        with torch.no_grad():
+            return _sample_diag_mixture(n, *self.components(), generator)
 
     def kl_mc(self, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         r"""Single-sample estimate :math:`\log q(z \mid x) - \log p(z)` of the KL, ``(B,)``.
@@ -157,7 +170,7 @@ class _MixtureKL:
         return Posterior(mu, logvar).log_prob(z) - self.log_prob(z)
 
 
-class MixturePrior(_MixtureKL, nn.Module):
+class MixturePrior(_Mixture, nn.Module):
     r"""A learned mixture of ``n_components`` diagonal Gaussians, Equation (mixture-prior).
 
     Parameters: ``logits`` ``(K,)`` (the weights :math:`\pi = \operatorname{softmax}`),
@@ -179,17 +192,8 @@ class MixturePrior(_MixtureKL, nn.Module):
         """``(means, logvars, log_weights)``: ``(K, D)``, ``(K, D)``, ``(K,)``."""
         return self.means, self.logvars, torch.log_softmax(self.logits, 0)
 
-    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        r"""Return :math:`\log p(z)`, ``(B,)`` for z ``(B, D)``."""
-        return log_prob_diag_mixture(z, *self.components())
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw ``n`` samples ``(n, D)``, in the prior's dtype and on its device."""
-        with torch.no_grad():
-            return _sample_diag_mixture(n, *self.components(), generator)
-
-
-class VampPrior(_MixtureKL, nn.Module):
+class VampPrior(_Mixture, nn.Module):
     r"""The VampPrior: :math:`p(z) = \frac1K \sum_k q(z \mid u_k)`, Equation (vampprior).
 
     The components are the encoder's posteriors at ``n_components`` learned
@@ -228,15 +232,6 @@ class VampPrior(_MixtureKL, nn.Module):
         log_weights = torch.full((self.n_components,), -math.log(self.n_components),
                                  dtype=means.dtype, device=means.device)
         return means, logvars, log_weights
-
-    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        r"""Return :math:`\log p(z)`, ``(B,)`` for z ``(B, D)``; gradients reach the encoder too."""
-        return log_prob_diag_mixture(z, *self.components())
-
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw ``n`` samples ``(n, D)``: a pseudo-input uniformly, then its posterior."""
-        with torch.no_grad():
-            return _sample_diag_mixture(n, *self.components(), generator)
 
 
 class MarginalSplit(NamedTuple):
