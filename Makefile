@@ -8,8 +8,11 @@ STAMP := $(VENV)/.installed
 JB_ARGS := . --toc book/_toc.yml --config _config.yml -W --keep-going
 # Test workers: one per core. `--dist loadfile` keeps each file (a chapter's
 # cells share one kernel) on one worker; each chapter runs at one thread.
+# `--no-loadscope-reorder`: files are handed out in the order conftest.py gives
+# (the long items first), not by their number of tests, pytest-xdist's default,
+# which left the single 37 s Colab test among the last files of a run.
 WORKERS ?= auto
-XDIST := -n $(WORKERS) --dist loadfile
+XDIST := -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 
 .PHONY: install book test unit notebooks student grade benchmark benchmark-nll clean
 

@@ -1,10 +1,12 @@
 """Test-suite plumbing shared by the unit tests and the chapters (nbval).
 
-- Long items run first, so that with ``pytest -n 2 --dist loadfile`` (how
-  ``make test`` runs) the two workers finish together: the book build and the
-  other tests marked ``slow``, then the chapters, then the unit tests. Items of
-  one file keep their order and stay on one worker (nbval needs that: a
-  chapter's cells share one kernel).
+- Long items run first, so that with ``pytest -n 2 --dist loadfile
+  --no-loadscope-reorder`` (how ``make test`` runs) the two workers finish
+  together: the book build and the other tests marked ``slow``, then the
+  chapters, then the unit tests. Items of one file keep their order and stay on
+  one worker (nbval needs that: a chapter's cells share one kernel). Without
+  ``--no-loadscope-reorder``, pytest-xdist hands out files by their number of
+  tests instead, the largest first, and this order is lost.
 - At the end, the time of every chapter (the sum of its cells) is printed
   beside the README's budget, so that drift is visible in every run. The
   budget is read, never asserted: a timed test would fail on a busy machine.

@@ -55,7 +55,10 @@ def text_outputs(nb) -> list[str]:
 @pytest.mark.skipif(not os.environ.get("VAECORE_DATA_DIR"), reason="needs MNIST offline")
 def test_first_cell_installs_vaecore_and_the_chapter_reproduces(tmp_path):
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    # Without a pip of its own (ensurepip took 6 to 10 s): the first cell's `python -m pip`
+    # is this environment's, found with the other third-party packages, and installs into
+    # the fresh environment, the interpreter that runs it.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
     site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()

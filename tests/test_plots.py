@@ -1,5 +1,6 @@
-"""vaecore.plots: image grids drawn pixel for pixel."""
+"""vaecore.plots: image grids drawn pixel for pixel; training curves against whole epochs."""
 import io
+from types import SimpleNamespace
 
 import torch
 
@@ -26,3 +27,14 @@ def test_show_images_draws_each_pixel_as_a_block_and_keeps_colour_grids_small():
     image.set_interpolation("antialiased")
     fig.savefig(smooth, format="png")
     assert len(png.getvalue()) < len(smooth.getvalue()) / 2
+
+
+def test_history_is_plotted_against_whole_epochs():
+    """Three epochs are ticked 1, 2, 3 (matplotlib's own choice is 1.0, 1.5, ..., 3.0)."""
+    history = SimpleNamespace(train={"loss": [3.0, 2.0, 1.5]}, val={"loss": [2.5, 1.8, 1.6]})
+    fig = plots.plot_history(history)
+    fig.canvas.draw()  # the tick locations are fixed when the figure is drawn
+    (ax,) = fig.axes
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks == [1, 2, 3]
+    assert [line.get_label() for line in ax.get_lines()] == ["train", "val"]

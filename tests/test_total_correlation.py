@@ -86,6 +86,19 @@ def test_log_density_matrix_matches_torch_distributions():
     assert torch.allclose(log_density_matrix(z, mu, logvar), expected, atol=1e-12)
 
 
+def test_log_density_matrix_without_gradients_is_the_same_bit_for_bit():
+    """Without gradients it computes in place (faster); with them, as written (autograd)."""
+    mu, logvar, z = _posteriors(50, 4, _gen(0))
+    mu, logvar, z = mu.float(), logvar.float(), z.float()  # float32, as the models compute
+    with torch.no_grad():
+        fast = log_density_matrix(z, mu, logvar)
+    z.requires_grad_(True)
+    plain = log_density_matrix(z, mu, logvar)
+    assert torch.equal(fast, plain.detach())
+    plain.sum().backward()
+    assert z.grad is not None and z.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("dataset_size", [None, 40])
 def test_a_batch_that_is_the_whole_data_set_gives_the_exact_mixture(dataset_size):
     mu, logvar, z = _posteriors(40, 3, _gen(1))

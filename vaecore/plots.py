@@ -10,6 +10,7 @@ from typing import Sequence
 
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ._checks import check_tensor
 
@@ -66,6 +67,8 @@ def plot_history(history, keys: Sequence[str] = ("loss",), ylabel: str = "nats p
             if values:
                 ax.plot(range(1, len(values) + 1), values, style, ms=3, label=split)
         ax.set_xlabel("epoch")
+        # matplotlib's own ticks, whole epochs only (three epochs: no "1.5")
+        ax.xaxis.set_major_locator(MaxNLocator("auto", steps=[1, 2, 2.5, 5, 10], integer=True))
         ax.set_ylabel(ylabel)
         name = TITLES.get(key, key)
         ax.set_title(name if title is None else f"{title}: {name}", fontsize=10)

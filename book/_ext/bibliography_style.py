@@ -8,12 +8,19 @@ LaTeX ("Sch{\\"o}lkopf" is "Schölkopf"). Entries are sorted by author, year and
 The entries themselves are formatted as pybtex's ``unsrt`` formats them, so a ``doi`` or
 an arXiv ``eprint`` field becomes a link to the paper. ``_config.yml`` selects the style
 (``bibtex_default_style: author_year``).
+
+pybtex finds a plugin named by a string by reading the entry points of every installed
+distribution, each time it is asked (tens of ms); sphinxcontrib-bibtex asks for the
+``plaintext`` backend once per citation. The extension registers that backend (the class
+its entry point names) at run time, where pybtex looks first, and renders names with it
+directly: the build's 600-odd look-ups took about 13 s of its 42 s.
 """
 from __future__ import annotations
 
 from collections import Counter
 from string import ascii_lowercase
 
+from pybtex.backends.plaintext import Backend as PlainText
 from pybtex.plugin import register_plugin
 from pybtex.style.formatting.unsrt import Style as UnsrtStyle
 from pybtex.style.labels import BaseLabelStyle
@@ -25,7 +32,7 @@ NAME = "author_year"
 def last_name(person) -> str:
     """A person's last name as a reader sees it: von part and accents included."""
     parts = person.rich_prelast_names + person.rich_last_names
-    return " ".join(str(part.render_as("text")) for part in parts)
+    return " ".join(str(part.render(PlainText())) for part in parts)
 
 
 def author_year(entry) -> str:
@@ -64,4 +71,6 @@ class AuthorYearStyle(UnsrtStyle):
 
 def setup(app):
     register_plugin("pybtex.style.formatting", NAME, AuthorYearStyle)
+    # The class the installed entry point names, found without reading every entry point.
+    register_plugin("pybtex.backends", "plaintext", PlainText, force=True)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
