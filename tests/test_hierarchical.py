@@ -4,9 +4,10 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Normal
 
-from vaecore.elbo import iwae_bound, iwae_loss, log_likelihood_is
+from vaecore.elbo import log_likelihood_is
 from vaecore.flows import FlowPrior
-from vaecore.hierarchical import LadderVAE, ladder_loss, precision_weighted, residual_posterior
+from vaecore.hierarchical import (LadderVAE, ladder_iwae_bound, ladder_iwae_loss, ladder_loss,
+                                  precision_weighted, residual_posterior)
 
 COMBINE = pytest.mark.parametrize("combine", ["residual", "precision"])
 
@@ -96,7 +97,7 @@ def test_importance_sampled_likelihood_matches_quadrature(combine):
     estimate = log_likelihood_is(model, x, 20_000, chunk=3_000,
                                  generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(estimate, exact, atol=0.01, rtol=0)
-    bounds = [iwae_bound(model, x.repeat(2000, 1, 1, 1), k,
+    bounds = [ladder_iwae_bound(model, x.repeat(2000, 1, 1, 1), k,
                          generator=torch.Generator().manual_seed(k)).mean() for k in (1, 5, 50)]
     assert bounds[0] < bounds[1] < bounds[2] < exact.mean()
 
@@ -104,7 +105,9 @@ def test_importance_sampled_likelihood_matches_quadrature(combine):
 def test_iwae_loss_trains_a_ladder_and_gradients_reach_every_part():
     model = _tiny(prior=FlowPrior(2, n_layers=2, hidden=4).double())
     x = _binary(8)
-    iwae_loss(model, x, k=3).loss.backward()
+    terms = ladder_iwae_loss(model, x, k=3)
+    assert terms.bound.shape == (8,)
+    terms.loss.backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
     assert model.latent_dim == 4

@@ -4,8 +4,8 @@ All functions take a :class:`vaecore.vae.VAE` (anything with ``encode``,
 ``log_likelihood``, ``forward``, ``likelihood`` and ``prior``) and data ``x``
 of shape ``(B, ...)``. A model with its own approximate posterior (e.g.
 :class:`vaecore.hierarchical.LadderVAE`) exposes ``log_weights(x, k, generator)``,
-the ``(k, B)`` log importance weights, and :func:`iwae_bound`, :func:`iwae_loss` and
-:func:`log_likelihood_is` use it.
+the ``(k, B)`` log importance weights, which :func:`log_likelihood_is` uses (its IWAE
+objective is :func:`vaecore.hierarchical.ladder_iwae_loss`).
 
 Reduction rule: per-example quantities (``log_likelihood``, ``kl``,
 ``iwae_bound``, ``log_likelihood_is``) have shape ``(B,)``, summed over event
@@ -238,8 +238,6 @@ def iwae_bound(model, x: torch.Tensor, k: int,
     """
     check_positive_int("k", k)
     check_tensor("x", x, min_dim=2)
-    if hasattr(model, "log_weights"):  # a model with its own q, e.g. a hierarchy
-        return _log_mean_exp(model.log_weights(x, k, generator=generator))
     posterior = model.encode(x)
     z = posterior.rsample((k,), generator=generator)
     log_w = _log_weights(model, x, posterior, z)

@@ -17,11 +17,11 @@ the bottom-up features into :math:`q(z_1 \mid x, z_2)`, in one of two ways
 
 - ``"residual"`` (the default), a correction of the conditional prior, as in the
   top-down inference of Kingma et al. (2016) and the residual normal of Vahdat and
-  Kautz (2020), Equation (residual-posterior):
+  Kautz (2020):
   :math:`q(z_1 \mid x, z_2) = \mathcal N\big(\mu_p + \hat\mu_1,\ \operatorname{diag}
   \sigma_p^2 \hat\sigma_1^2\big)`;
 - ``"precision"``, the ladder VAE's precision weighting (Sønderby et al., 2016),
-  Equation (precision-weighting):
+ :
   :math:`\sigma_{q}^{-2} = \hat\sigma_1^{-2} + \sigma_p^{-2}`,
   :math:`\mu_{q} = \sigma_q^2 (\hat\mu_1 \hat\sigma_1^{-2} + \mu_p \sigma_p^{-2})`,
   the posterior of a Gaussian prior :math:`p(z_1 \mid z_2)` times a Gaussian
@@ -32,7 +32,7 @@ the bottom-up features into :math:`q(z_1 \mid x, z_2)`, in one of two ways
   The residual form reaches the prior at :math:`\hat\mu_1 = 0,\ \hat\sigma_1 = 1`,
   where gradients flow.
 
-The ELBO then splits layer by layer, Equation (hierarchical-elbo):
+The ELBO then splits layer by layer:
 
 .. math::
     \mathrm{ELBO}(x) = \mathbb E_q[\log p(x \mid z_1)]
@@ -44,9 +44,9 @@ so each is in closed form; with a learned top prior the second is the
 one-sample estimate of :func:`vaecore.elbo.kl_term`.
 
 The model exposes ``log_weights(x, k)``, the :math:`k` log importance weights
-:math:`\log p(x, z_1, z_2) - \log q(z_1, z_2 \mid x)` per example, which is all
-:func:`vaecore.elbo.iwae_bound` and :func:`vaecore.elbo.log_likelihood_is` need:
-the IWAE objective and the importance-sampled likelihood work unchanged.
+:math:`\log p(x, z_1, z_2) - \log q(z_1, z_2 \mid x)` per example: the IWAE objective
+(:func:`ladder_iwae_loss`) and the importance-sampled likelihood
+(:func:`vaecore.elbo.log_likelihood_is`) are computed from them.
 
 Reduction rule: per-example quantities have shape ``(B,)``, summed over the
 pixels and latent dimensions; only ``ladder_loss(...).loss`` averages over the batch.
@@ -60,7 +60,8 @@ import torch
 from torch import nn
 
 from vaecore._checks import check_batch, check_event_shape, check_positive_int
-from vaecore.elbo import kl_term
+from vaecore.elbo import IWAETerms, kl_term
+from vaecore.importance import _log_mean_exp
 from vaecore.kl import kl_normal_normal
 from vaecore.likelihoods import bernoulli, log_prob_normal
 from vaecore.mlp import MLPDecoder, _hidden_layers
@@ -68,12 +69,12 @@ from vaecore.posterior import Posterior
 from vaecore.priors import StdNormalPrior
 
 __all__ = ["precision_weighted", "residual_posterior", "LadderPass", "LadderTerms", "LadderVAE",
-           "ladder_loss"]
+           "ladder_loss", "ladder_iwae_bound", "ladder_iwae_loss"]
 
 
 def precision_weighted(mu_hat: torch.Tensor, logvar_hat: torch.Tensor,
                        mu_p: torch.Tensor, logvar_p: torch.Tensor) -> Posterior:
-    r"""Combine two diagonal Gaussians by their precisions, Equation (precision-weighting).
+    r"""Combine two diagonal Gaussians by their precisions.
 
     Returns the normalised product :math:`\mathcal N(\hat\mu, \hat\sigma^2)\,
     \mathcal N(\mu_p, \sigma_p^2)` as a :class:`~vaecore.posterior.Posterior`:
@@ -88,7 +89,7 @@ def precision_weighted(mu_hat: torch.Tensor, logvar_hat: torch.Tensor,
 
 def residual_posterior(mu_hat: torch.Tensor, logvar_hat: torch.Tensor,
                        mu_p: torch.Tensor, logvar_p: torch.Tensor) -> Posterior:
-    r"""The conditional prior corrected by the bottom-up features, Equation (residual-posterior).
+    r"""The conditional prior corrected by the bottom-up features.
 
     Returns :math:`\mathcal N(\mu_p + \hat\mu,\ \sigma_p^2 \hat\sigma^2)`: ``mu = mu_p +
     mu_hat``, ``logvar = logvar_p + logvar_hat``. All four tensors have one shape.
@@ -219,7 +220,7 @@ class LadderVAE(nn.Module):
         return log_p - s.q2.log_prob(s.z2) - s.q1.log_prob(s.z1)
 
     def terms(self, x: torch.Tensor, generator: torch.Generator | None = None):
-        r"""One-sample ELBO terms ``(log p(x|z1), KL_1, KL_2)``, each ``(B,)``, Equation (hierarchical-elbo)."""
+        r"""One-sample ELBO terms ``(log p(x|z1), KL_1, KL_2)``, each ``(B,)``."""
         s = self.infer(x, generator=generator)
         log_likelihood = self.likelihood.log_prob(x, self.decode(s.z1))
         kl_z1 = kl_normal_normal(s.q1.mu, s.q1.logvar, s.p1.mu, s.p1.logvar)
@@ -264,7 +265,7 @@ class LadderVAE(nn.Module):
 
 def ladder_loss(model: LadderVAE, x: torch.Tensor,
                 generator: torch.Generator | None = None) -> LadderTerms:
-    r"""Minus the two-layer ELBO, Equation (hierarchical-elbo), averaged over the batch.
+    r"""Minus the two-layer ELBO, averaged over the batch.
 
     A ``fit`` loss function: ``fit(model, ladder_loss, x)``. One joint draw
     :math:`(z_1, z_2)` per example; the KL of each layer is reported apart
@@ -274,3 +275,21 @@ def ladder_loss(model: LadderVAE, x: torch.Tensor,
     log_likelihood, kl_z1, kl_z2 = model.terms(x, generator=generator)
     kl = kl_z1 + kl_z2
     return LadderTerms(-(log_likelihood - kl).mean(), log_likelihood, kl, kl_z1, kl_z2)
+
+
+def ladder_iwae_bound(model: LadderVAE, x: torch.Tensor, k: int,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+    r"""The importance-weighted bound :math:`\mathcal L_k(x)` of a ladder VAE, ``(B,)`` (maximised).
+
+    The log-mean-exp of :meth:`LadderVAE.log_weights` over ``k`` joint draws per example:
+    :func:`vaecore.elbo.iwae_bound` with the two-layer posterior as proposal.
+    """
+    check_batch("x", x, hint="; pass the images alone: ladder_iwae_bound(model, x, k)")
+    return _log_mean_exp(model.log_weights(x, k, generator=generator))
+
+
+def ladder_iwae_loss(model: LadderVAE, x: torch.Tensor, k: int = 5,
+                     generator: torch.Generator | None = None) -> IWAETerms:
+    """The IWAE objective of a ladder VAE: ``IWAETerms(-bound.mean(), bound)``, a ``fit`` loss."""
+    bound = ladder_iwae_bound(model, x, k, generator=generator)
+    return IWAETerms(-bound.mean(), bound)
