@@ -53,7 +53,8 @@ from . import provenance, store
 from .chapters import (ch05_first_vae, ch06_latent_space, ch07_beta, ch08_residual_vae,
                        ch09_vae_vs_gan, ch10_mmd_vae, ch11_evaluation, ch12_disentanglement,
                        ch13_posterior_collapse, ch14_inference_gaps,
-                       ch15_conditional_vae, ch16_vq_vae, ch17_latent_diffusion)
+                       ch15_conditional_vae, ch16_vq_vae, ch17_latent_diffusion,
+                       ch18_priors_and_hierarchies)
 from .recipe import Recipe
 from .store import CheckpointMissing, read_record
 
@@ -83,6 +84,7 @@ RECIPES: dict[str, Recipe] = {
     **ch15_conditional_vae.RECIPES,
     **ch16_vq_vae.RECIPES,
     **ch17_latent_diffusion.RECIPES,
+    **ch18_priors_and_hierarchies.RECIPES,
 }
 
 #: The checkpoint names of release 0.1 (deprecated in 0.2; removed in the release after it).
