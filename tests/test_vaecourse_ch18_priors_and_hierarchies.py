@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from vaecore.flows import FlowPrior
 from vaecore.hierarchical import LadderVAE
 from vaecore.priors import MixturePrior, VampPrior
 from vaecourse import protocol
@@ -33,6 +34,11 @@ def test_ladder_recipes_build_the_stated_models():
     assert sum(p.numel() for p in combined.parameters()) == 531_084 + 2 * 100 * 100
     shared = {k: v for k, v in combined.state_dict().items() if not k.startswith("mix_")}
     torch.testing.assert_close(shared, x_only.state_dict())  # the same initial nets otherwise
+    best = RECIPES[NAMES["best"]].build()
+    assert isinstance(best.prior, FlowPrior) and len(best.prior.layers) == 8
+    assert best.combine == "combined" and RECIPES[NAMES["best"]].epochs == 50
+    widths = [m.out_features for m in best.up1.modules() if isinstance(m, torch.nn.Linear)]
+    assert widths == [500, 500]
     for role in ("ladder_iwae", "ladder_x_iwae"):
         torch.testing.assert_close(RECIPES[NAMES[role]].build().state_dict(),
                                    RECIPES[NAMES[role.replace("_iwae", "")]].build().state_dict())
