@@ -17,11 +17,12 @@ the bottom-up features into :math:`q(z_1 \mid x, z_2)`, in one of two ways
 
 - ``"residual"`` (the default), a correction of the conditional prior, as in the
   top-down inference of Kingma et al. (2016) and the residual normal of Vahdat and
-  Kautz (2020):
+  Kautz (2020), Equation (residual-posterior):
   :math:`q(z_1 \mid x, z_2) = \mathcal N\big(\mu_p + \hat\mu_1,\ \operatorname{diag}
   \sigma_p^2 \hat\sigma_1^2\big)`;
 - ``"combined"``, the residual form with a correction computed from the bottom-up
-  *and* the top-down features, as in the combiner of Vahdat and Kautz (2020):
+  *and* the top-down features, as in the combiner of Vahdat and Kautz (2020),
+  Equation (combined-correction):
   :math:`\hat\mu_1 = A h_1(x) + B h_d(z_2) + a` (and likewise
   :math:`\log\hat\sigma_1^2`), where :math:`h_1` is the last bottom-up hidden layer
   and :math:`h_d` the last top-down one. With ``"residual"`` the correction depends
@@ -29,7 +30,8 @@ the bottom-up features into :math:`q(z_1 \mid x, z_2)`, in one of two ways
   :math:`\tfrac12\sum(\hat\sigma_1^2 + \hat\mu_1^2/\sigma_p^2 - 1 - \log\hat\sigma_1^2)`,
   involves :math:`z_2` only through :math:`\sigma_p`, and :math:`z_2` can go unused;
   the combined correction lets the posterior of :math:`z_1` move with :math:`z_2`;
-- ``"precision"``, the ladder VAE's precision weighting (Sønderby et al., 2016):
+- ``"precision"``, the ladder VAE's precision weighting (Sønderby et al., 2016),
+  Equation (precision-weighting):
   :math:`\sigma_{q}^{-2} = \hat\sigma_1^{-2} + \sigma_p^{-2}`,
   :math:`\mu_{q} = \sigma_q^2 (\hat\mu_1 \hat\sigma_1^{-2} + \mu_p \sigma_p^{-2})`,
   the posterior of a Gaussian prior :math:`p(z_1 \mid z_2)` times a Gaussian
@@ -40,7 +42,7 @@ the bottom-up features into :math:`q(z_1 \mid x, z_2)`, in one of two ways
   The residual form reaches the prior at :math:`\hat\mu_1 = 0,\ \hat\sigma_1 = 1`,
   where gradients flow.
 
-The ELBO then splits layer by layer:
+The ELBO then splits layer by layer, Equation (hierarchical-elbo):
 
 .. math::
     \mathrm{ELBO}(x) = \mathbb E_q[\log p(x \mid z_1)]
@@ -82,7 +84,7 @@ __all__ = ["precision_weighted", "residual_posterior", "LadderPass", "LadderTerm
 
 def precision_weighted(mu_hat: torch.Tensor, logvar_hat: torch.Tensor,
                        mu_p: torch.Tensor, logvar_p: torch.Tensor) -> Posterior:
-    r"""Combine two diagonal Gaussians by their precisions.
+    r"""Combine two diagonal Gaussians by their precisions, Equation (precision-weighting).
 
     Returns the normalised product :math:`\mathcal N(\hat\mu, \hat\sigma^2)\,
     \mathcal N(\mu_p, \sigma_p^2)` as a :class:`~vaecore.posterior.Posterior`:
@@ -97,7 +99,7 @@ def precision_weighted(mu_hat: torch.Tensor, logvar_hat: torch.Tensor,
 
 def residual_posterior(mu_hat: torch.Tensor, logvar_hat: torch.Tensor,
                        mu_p: torch.Tensor, logvar_p: torch.Tensor) -> Posterior:
-    r"""The conditional prior corrected by the bottom-up features.
+    r"""The conditional prior corrected by the bottom-up features, Equation (residual-posterior).
 
     Returns :math:`\mathcal N(\mu_p + \hat\mu,\ \sigma_p^2 \hat\sigma^2)`: ``mu = mu_p +
     mu_hat``, ``logvar = logvar_p + logvar_hat``. All four tensors have one shape.
@@ -250,7 +252,7 @@ class LadderVAE(nn.Module):
         return log_p - s.q2.log_prob(s.z2) - s.q1.log_prob(s.z1)
 
     def terms(self, x: torch.Tensor, generator: torch.Generator | None = None):
-        r"""One-sample ELBO terms ``(log p(x|z1), KL_1, KL_2)``, each ``(B,)``."""
+        r"""One-sample ELBO terms ``(log p(x|z1), KL_1, KL_2)``, each ``(B,)``, Equation (hierarchical-elbo)."""
         s = self.infer(x, generator=generator)
         log_likelihood = self.likelihood.log_prob(x, self.decode(s.z1))
         kl_z1 = kl_normal_normal(s.q1.mu, s.q1.logvar, s.p1.mu, s.p1.logvar)
@@ -294,7 +296,7 @@ class LadderVAE(nn.Module):
 
 def ladder_loss(model: LadderVAE, x: torch.Tensor,
                 generator: torch.Generator | None = None) -> LadderTerms:
-    r"""Minus the two-layer ELBO, averaged over the batch.
+    r"""Minus the two-layer ELBO, Equation (hierarchical-elbo), averaged over the batch.
 
     A ``fit`` loss function: ``fit(model, ladder_loss, x)``. One joint draw
     :math:`(z_1, z_2)` per example; the KL of each layer is reported apart

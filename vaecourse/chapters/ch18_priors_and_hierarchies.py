@@ -40,7 +40,7 @@ from ..recipe import checkpoint_name
 from . import ch11_evaluation
 from .ch05_first_vae import REFERENCE
 
-__all__ = ["COMPONENTS", "EPOCHS", "NAMES", "REFERENCE", "PRIORS", "DEPTH", "COLLAPSE",
+__all__ = ["COMPONENTS", "EPOCHS", "NAMES", "REFERENCE", "PRIORS", "DEPTH", "COLLAPSE", "PUBLISHED",
            "SPLIT_DRAWS", "prior_vae", "ladder_vae", "best_ladder", "ladder_units",
            "marginal_split", "RECIPES"]
 
@@ -76,6 +76,26 @@ DEPTH = {"one layer, ELBO": REFERENCE, "one layer, IWAE": ch11_evaluation.NAMES[
 #: The two-layer models by the posterior of z1: the correction from x alone, or from x and z2.
 COLLAPSE = {"x only, ELBO": NAMES["ladder_x"], "x only, IWAE": NAMES["ladder_x_iwae"],
             "x and z2, ELBO": NAMES["ladder"], "x and z2, IWAE": NAMES["ladder_iwae"]}
+
+
+_BURDA = ("dynamically binarized, 60,000 training images, tanh MLPs, batches of 20, 3,280 "
+          "passes, k = 5000")
+#: Published results of deeper models beside the chapter's, each with its protocol.
+PUBLISHED = (
+    ch11_evaluation.Published("VAE, 2 stochastic layers (100, 50), MLPs 200-200 and 100-100",
+                              85.33, "burda2016importance", "Table 1", _BURDA),
+    ch11_evaluation.Published("IWAE k = 5, same network", 83.89, "burda2016importance",
+                              "Table 1", _BURDA),
+    ch11_evaluation.Published("IWAE k = 50, same network", 82.90, "burda2016importance",
+                              "Table 1", _BURDA),
+    ch11_evaluation.Published("ladder VAE (Sønderby et al.), as listed by Kingma et al.", 81.74,
+                              "kingma2016improved", "Table 1", "dynamically binarized; trained "
+                              "and evaluated by Sønderby et al.'s own protocol (batch "
+                              "normalisation, KL warm-up), not restated there"),
+    ch11_evaluation.Published("convolutional VAE, one 32-d layer, IAF posterior", 79.10,
+                              "kingma2016improved", "Table 1 and Appendix B", "dynamically "
+                              "binarized, importance sampling with 128 samples"),
+)
 
 
 def prior_vae(prior: str, latent_dim: int = 20, hidden=(400,), components: int = COMPONENTS,
