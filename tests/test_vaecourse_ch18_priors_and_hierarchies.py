@@ -70,3 +70,15 @@ def test_evaluate_test_takes_the_units_of_a_model_without_one_encoder(monkeypatc
             "test_active_units_z2", "test_noisy_kl_z2", "test_mse_grey"} <= set(metrics)
     assert metrics["test_active_units"] == (metrics["test_active_units_z1"]
                                             + metrics["test_active_units_z2"])
+
+
+def test_the_longer_run_is_chapter_11s_best_model_with_a_longer_schedule():
+    from vaecourse.chapters import ch11_evaluation
+    longer, best = RECIPES[NAMES["longer"]], RECIPES[ch11_evaluation.NAMES["best"]]
+    assert (longer.epochs, best.epochs) == (100, 50)
+    torch.testing.assert_close(longer.build().state_dict(), best.build().state_dict())
+    assert longer.loss is best.loss and longer.data is best.data
+    # the rate decays linearly to 1/20 over each run's own length
+    for recipe in (longer, best):
+        schedule = recipe.fit_options["lr_schedule"]
+        assert schedule(0) == 1.0 and abs(schedule(recipe.epochs) - 0.05) < 1e-12
