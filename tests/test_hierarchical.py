@@ -9,7 +9,7 @@ from vaecore.flows import FlowPrior
 from vaecore.hierarchical import (LadderVAE, ladder_iwae_bound, ladder_iwae_loss, ladder_loss,
                                   precision_weighted, residual_posterior)
 
-COMBINE = pytest.mark.parametrize("combine", ["residual", "precision"])
+COMBINE = pytest.mark.parametrize("combine", ["residual", "combined", "precision"])
 
 
 def _tiny(seed=0, latent_dims=(2, 2), prior=None, combine="residual"):
@@ -92,9 +92,12 @@ def _exact_log_px(model, x, grid=401, half_width=8.0):
 @COMBINE
 def test_importance_sampled_likelihood_matches_quadrature(combine):
     model = _tiny(latent_dims=(1, 1), combine=combine)
+    if combine == "combined":  # a random top-down variance correction can make q(z1) narrower
+        with torch.no_grad():  # than p(z1 | x, z2) and the weights heavy-tailed (the estimate
+            model.mix_logvar.weight.zero_()  # converges slowly); keep its mean correction
     x = _binary(3)
     exact = _exact_log_px(model, x)
-    estimate = log_likelihood_is(model, x, 20_000, chunk=3_000,
+    estimate = log_likelihood_is(model, x, 100_000, chunk=10_000,
                                  generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(estimate, exact, atol=0.01, rtol=0)
     bounds = [ladder_iwae_bound(model, x.repeat(2000, 1, 1, 1), k,
@@ -139,6 +142,27 @@ def test_residual_posterior_corrects_the_conditional_prior():
     zero = torch.zeros_like(mu_hat)
     prior = residual_posterior(zero, zero, mu_p, logvar_p)  # no correction: the prior itself
     torch.testing.assert_close(torch.stack(prior), torch.stack((mu_p, logvar_p)))
+
+
+def test_combined_correction_moves_the_posterior_of_z1_with_z2():
+    model = _tiny(combine="combined")
+    x = _binary(3)
+    up1, _ = model.upward(x)
+    z2 = torch.randn(2, 3, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    p1, mix = model.top_down(z2)
+    h = model.down(z2)
+    q1 = model.posterior_z1(up1, p1, mix)
+    # the residual form with the correction A h1(x) + B h_d(z2) + a
+    torch.testing.assert_close(q1.mu - p1.mu, up1.mu + h @ model.mix_mu.weight.T)
+    torch.testing.assert_close(q1.logvar - p1.logvar, up1.logvar + h @ model.mix_logvar.weight.T)
+    # unlike the x-only residual, the gap to the prior's mean depends on z2
+    assert not torch.allclose((q1.mu - p1.mu)[0], (q1.mu - p1.mu)[1])
+    residual = _tiny(combine="residual")
+    p1r, _ = residual.top_down(z2)
+    gap = residual.posterior_z1(residual.upward(x)[0], p1r).mu - p1r.mu
+    torch.testing.assert_close(gap[0], gap[1])
+    with pytest.raises(ValueError, match="needs the top-down correction"):
+        model.posterior_z1(up1, p1)
 
 
 def test_bad_input_raises():

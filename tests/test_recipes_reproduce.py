@@ -18,6 +18,7 @@ import pytest
 from vaecourse import store, zoo
 from vaecourse.chapters import ch16_vq_vae as ch16
 from vaecourse.chapters import ch17_latent_diffusion as ch17
+from vaecourse.chapters import ch18_priors_and_hierarchies as ch18
 
 #: Records written before records named their code and first steps (release 0.1's training).
 NOT_YET_RETRAINED: set[str] = set()
@@ -65,6 +66,10 @@ COMPARISONS = {
     # The autoencoders and both diffusion models on both data sets; the sweep of the KL
     # weight (ch17.SWEEP) is one seed per weight but the chosen one, and the chapter says so.
     "17_latent_diffusion": [name for data in ch17.NAMES.values() for name in data.values()],
+    # Every model of the prior and depth comparisons and of the collapse table; the two
+    # candidates for the best model are one training run each, and the chapter says so.
+    "18_priors_and_hierarchies": sorted({*ch18.PRIORS.values(), *ch18.DEPTH.values(),
+                                         *ch18.COLLAPSE.values()}),
 }
 #: Comparisons whose records do not have three seeds yet; may only shrink.
 NOT_YET_REPLICATED: set[str] = set()

@@ -20,7 +20,7 @@ EVERY_KIND = ["01_quickstart", "02_elbo", "03_kl_closed_forms", "04_reparameteri
               "05_first_vae", "06_latent_space", "07_beta", "08_residual_vae", "09_vae_vs_gan",
               "10_mmd_vae", "11_evaluation", "12_disentanglement",
               "13_posterior_collapse", "14_inference_gaps", "15_conditional_vae",
-              "16_vq_vae", "17_latent_diffusion"]
+              "16_vq_vae", "17_latent_diffusion", "18_priors_and_hierarchies"]
 # The last three chapters each end with a small project (an exercise of level 3).
 LAST_THREE = ["09_vae_vs_gan", "10_mmd_vae", "11_evaluation"]
 

@@ -534,3 +534,31 @@ def test_a_recipe_that_starts_from_another_checkpoint_waits_for_it(tmp_path, mon
     trained = {0: zoo.load("tiny", directory=tmp_path)[0].w.weight,
                1: zoo.load_seed("tiny", 1, directory=tmp_path)[0].w.weight}
     assert all(torch.equal(weight, trained[seed]) for seed, _, weight in loaded)
+
+
+def test_restore_seed_retrains_missing_weights_and_reties_the_record_to_them(tmp_path, fake):
+    zoo.train("tiny", directory=tmp_path, progress=False)
+    zoo.train("tiny", seed=1, directory=tmp_path, progress=False)
+    zoo.write_seed_result("tiny", 1, "nll", {"nll": 1.5}, directory=tmp_path)
+    path = tmp_path / "seeds" / "tiny.seed1.pt"
+    original = torch.load(path, weights_only=True)["state_dict"]
+    old = zoo.record("tiny", directory=tmp_path)["seeds"][0]["weights_sha256"]
+    path.unlink()  # another machine: the record without the unshipped weights
+    assert zoo.restore_seed("tiny", 1, directory=tmp_path, progress=False) == path
+    entry = zoo.record("tiny", directory=tmp_path)["seeds"][0]
+    assert entry["weights_sha256"] != old  # the file holds the new run's wall times
+    assert entry["restored"]["original_weights_sha256"] == old
+    assert entry["nll"]["sha256"] == entry["weights_sha256"]  # measured on the same weights
+    model, _ = zoo.load_seed("tiny", 1, directory=tmp_path)
+    assert torch.equal(model.w.weight, original["w.weight"])
+    assert zoo.seed_result("tiny", "nll", 1, directory=tmp_path)["nll"] == 1.5
+    # a run that does not reproduce the record is refused and the record left alone
+    info = json.loads((tmp_path / "tiny.json").read_text())
+    info["seeds"][0]["metrics"]["test_mse"] += 1e-9
+    (tmp_path / "tiny.json").write_text(json.dumps(info))
+    path.unlink()
+    with pytest.raises(ValueError, match="differs from the record in metrics"):
+        zoo.restore_seed("tiny", 1, directory=tmp_path, progress=False)
+    assert json.loads((tmp_path / "tiny.json").read_text()) == info and not path.exists()
+    with pytest.raises(ValueError, match="no seed 2"):
+        zoo.restore_seed("tiny", 2, directory=tmp_path, progress=False)

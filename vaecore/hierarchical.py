@@ -17,11 +17,21 @@ the bottom-up features into :math:`q(z_1 \mid x, z_2)`, in one of two ways
 
 - ``"residual"`` (the default), a correction of the conditional prior, as in the
   top-down inference of Kingma et al. (2016) and the residual normal of Vahdat and
-  Kautz (2020):
+  Kautz (2020), Equation (residual-posterior):
   :math:`q(z_1 \mid x, z_2) = \mathcal N\big(\mu_p + \hat\mu_1,\ \operatorname{diag}
   \sigma_p^2 \hat\sigma_1^2\big)`;
+- ``"combined"``, the residual form with a correction computed from the bottom-up
+  *and* the top-down features, as in the combiner of Vahdat and Kautz (2020),
+  Equation (combined-correction):
+  :math:`\hat\mu_1 = A h_1(x) + B h_d(z_2) + a` (and likewise
+  :math:`\log\hat\sigma_1^2`), where :math:`h_1` is the last bottom-up hidden layer
+  and :math:`h_d` the last top-down one. With ``"residual"`` the correction depends
+  on :math:`x` only, so the KL of :math:`z_1`,
+  :math:`\tfrac12\sum(\hat\sigma_1^2 + \hat\mu_1^2/\sigma_p^2 - 1 - \log\hat\sigma_1^2)`,
+  involves :math:`z_2` only through :math:`\sigma_p`, and :math:`z_2` can go unused;
+  the combined correction lets the posterior of :math:`z_1` move with :math:`z_2`;
 - ``"precision"``, the ladder VAE's precision weighting (Sønderby et al., 2016),
- :
+  Equation (precision-weighting):
   :math:`\sigma_{q}^{-2} = \hat\sigma_1^{-2} + \sigma_p^{-2}`,
   :math:`\mu_{q} = \sigma_q^2 (\hat\mu_1 \hat\sigma_1^{-2} + \mu_p \sigma_p^{-2})`,
   the posterior of a Gaussian prior :math:`p(z_1 \mid z_2)` times a Gaussian
@@ -32,7 +42,7 @@ the bottom-up features into :math:`q(z_1 \mid x, z_2)`, in one of two ways
   The residual form reaches the prior at :math:`\hat\mu_1 = 0,\ \hat\sigma_1 = 1`,
   where gradients flow.
 
-The ELBO then splits layer by layer:
+The ELBO then splits layer by layer, Equation (hierarchical-elbo):
 
 .. math::
     \mathrm{ELBO}(x) = \mathbb E_q[\log p(x \mid z_1)]
@@ -74,7 +84,7 @@ __all__ = ["precision_weighted", "residual_posterior", "LadderPass", "LadderTerm
 
 def precision_weighted(mu_hat: torch.Tensor, logvar_hat: torch.Tensor,
                        mu_p: torch.Tensor, logvar_p: torch.Tensor) -> Posterior:
-    r"""Combine two diagonal Gaussians by their precisions.
+    r"""Combine two diagonal Gaussians by their precisions, Equation (precision-weighting).
 
     Returns the normalised product :math:`\mathcal N(\hat\mu, \hat\sigma^2)\,
     \mathcal N(\mu_p, \sigma_p^2)` as a :class:`~vaecore.posterior.Posterior`:
@@ -89,7 +99,7 @@ def precision_weighted(mu_hat: torch.Tensor, logvar_hat: torch.Tensor,
 
 def residual_posterior(mu_hat: torch.Tensor, logvar_hat: torch.Tensor,
                        mu_p: torch.Tensor, logvar_p: torch.Tensor) -> Posterior:
-    r"""The conditional prior corrected by the bottom-up features.
+    r"""The conditional prior corrected by the bottom-up features, Equation (residual-posterior).
 
     Returns :math:`\mathcal N(\mu_p + \hat\mu,\ \sigma_p^2 \hat\sigma^2)`: ``mu = mu_p +
     mu_hat``, ``logvar = logvar_p + logvar_hat``. All four tensors have one shape.
@@ -97,7 +107,8 @@ def residual_posterior(mu_hat: torch.Tensor, logvar_hat: torch.Tensor,
     return Posterior(mu_p + mu_hat, logvar_p + logvar_hat)
 
 
-_COMBINE = {"residual": residual_posterior, "precision": precision_weighted}
+_COMBINE = {"residual": residual_posterior, "combined": residual_posterior,
+            "precision": precision_weighted}
 
 
 class LadderPass(NamedTuple):
@@ -128,7 +139,8 @@ class LadderVAE(nn.Module):
     ``z2 → reversed(h2) → (mu_p1, logvar_p1)``; the decoder ``z1 → reversed(h1) →
     logits``. Burda et al.'s two-layer sizes are ``latent_dims=(100, 50)``,
     ``hidden=((200, 200), (100, 100))``. ``prior`` is :math:`p(z_2)`
-    (default :math:`\mathcal N(0, I)`); ``combine`` is ``"residual"`` or
+    (default :math:`\mathcal N(0, I)`); ``combine`` is ``"residual"``, ``"combined"``
+    (which adds ``mix_mu`` and ``mix_logvar``, ``h2[0] → D1`` without bias) or
     ``"precision"`` (module docstring).
     """
 
@@ -160,6 +172,10 @@ class LadderVAE(nn.Module):
             raise ValueError(f"prior: expected latent_dim {d2} (the top layer), got "
                              f"{getattr(self.prior, 'latent_dim', None)}")
         self.likelihood = bernoulli
+        if combine == "combined":  # the top-down part of the correction (created last, so
+            # that at a seed the other nets start as with the other two forms)
+            self.mix_mu = nn.Linear(h2[0], d1, bias=False)
+            self.mix_logvar = nn.Linear(h2[0], d1, bias=False)
 
     @property
     def latent_dim(self) -> int:
@@ -176,8 +192,16 @@ class LadderVAE(nn.Module):
 
     def conditional_prior(self, z2: torch.Tensor) -> Posterior:
         r""":math:`p(z_1 \mid z_2)` as ``(mu_p1, logvar_p1)`` for z2 ``(..., D2)``: ``(..., D1)`` each."""
+        return self.top_down(z2)[0]
+
+    def top_down(self, z2: torch.Tensor) -> tuple[Posterior, Posterior | None]:
+        r"""The top-down pass for z2 ``(..., D2)``: :math:`p(z_1 \mid z_2)` and, with
+        ``combine="combined"``, the top-down part of the correction (else ``None``)."""
         h = self.down(z2)
-        return Posterior(self.down_mu(h), self.down_logvar(h))
+        p1 = Posterior(self.down_mu(h), self.down_logvar(h))
+        if self.combine != "combined":
+            return p1, None
+        return p1, Posterior(self.mix_mu(h), self.mix_logvar(h))
 
     def infer(self, x: torch.Tensor, sample_shape=(),
               generator: torch.Generator | None = None) -> LadderPass:
@@ -187,13 +211,21 @@ class LadderVAE(nn.Module):
         """
         up1, q2 = self.upward(x)
         z2 = q2.rsample(sample_shape, generator=generator)
-        p1 = self.conditional_prior(z2)
-        q1 = self.posterior_z1(up1, p1)
+        p1, mix = self.top_down(z2)
+        q1 = self.posterior_z1(up1, p1, mix)
         return LadderPass(q1.rsample(generator=generator), z2, q1, q2, p1)
 
-    def posterior_z1(self, up1: Posterior, p1: Posterior) -> Posterior:
-        r""":math:`q(z_1 \mid x, z_2)` from the bottom-up ``up1`` ``(B, D1)`` and :math:`p(z_1 \mid z_2)` ``(..., B, D1)``."""
-        return _COMBINE[self.combine](up1.mu.expand_as(p1.mu), up1.logvar.expand_as(p1.mu), *p1)
+    def posterior_z1(self, up1: Posterior, p1: Posterior, mix: Posterior | None = None) -> Posterior:
+        r""":math:`q(z_1 \mid x, z_2)` from the bottom-up ``up1`` ``(B, D1)``, :math:`p(z_1 \mid z_2)`
+        ``(..., B, D1)`` and, with ``combine="combined"``, the top-down correction ``mix``
+        (the second output of :meth:`top_down`), added to the bottom-up one."""
+        mu_hat, logvar_hat = up1.mu.expand_as(p1.mu), up1.logvar.expand_as(p1.mu)
+        if self.combine == "combined":
+            if mix is None:
+                raise ValueError("posterior_z1: combine='combined' needs the top-down correction "
+                                 "`mix`, the second output of top_down(z2)")
+            mu_hat, logvar_hat = mu_hat + mix.mu, logvar_hat + mix.logvar
+        return _COMBINE[self.combine](mu_hat, logvar_hat, *p1)
 
     def decode(self, z1: torch.Tensor) -> torch.Tensor:
         """The logits of :math:`p(x \\mid z_1)`, ``(B, *in_shape)``."""
@@ -220,7 +252,7 @@ class LadderVAE(nn.Module):
         return log_p - s.q2.log_prob(s.z2) - s.q1.log_prob(s.z1)
 
     def terms(self, x: torch.Tensor, generator: torch.Generator | None = None):
-        r"""One-sample ELBO terms ``(log p(x|z1), KL_1, KL_2)``, each ``(B,)``."""
+        r"""One-sample ELBO terms ``(log p(x|z1), KL_1, KL_2)``, each ``(B,)``, Equation (hierarchical-elbo)."""
         s = self.infer(x, generator=generator)
         log_likelihood = self.likelihood.log_prob(x, self.decode(s.z1))
         kl_z1 = kl_normal_normal(s.q1.mu, s.q1.logvar, s.p1.mu, s.p1.logvar)
@@ -239,8 +271,7 @@ class LadderVAE(nn.Module):
         check_positive_int("samples", samples)
         with torch.no_grad():
             up1, q2 = self.upward(x)
-            q1 = self.posterior_z1(up1, self.conditional_prior(
-                q2.rsample((samples,), generator=generator)))
+            q1 = self.posterior_z1(up1, *self.top_down(q2.rsample((samples,), generator=generator)))
             return q1.mu.mean(0), q2.mu
 
     def sample(self, n: int, generator: torch.Generator | None = None,
@@ -259,13 +290,13 @@ class LadderVAE(nn.Module):
         r""":math:`E[x \mid z_1 = \mu_q]` with :math:`z_2 = \mu_2(x)`: the decoded posterior means."""
         with torch.no_grad():
             up1, q2 = self.upward(x)
-            q1 = self.posterior_z1(up1, self.conditional_prior(q2.mu))
+            q1 = self.posterior_z1(up1, *self.top_down(q2.mu))
             return self.likelihood.mean(self.decode(q1.mu))
 
 
 def ladder_loss(model: LadderVAE, x: torch.Tensor,
                 generator: torch.Generator | None = None) -> LadderTerms:
-    r"""Minus the two-layer ELBO, averaged over the batch.
+    r"""Minus the two-layer ELBO, Equation (hierarchical-elbo), averaged over the batch.
 
     A ``fit`` loss function: ``fit(model, ladder_loss, x)``. One joint draw
     :math:`(z_1, z_2)` per example; the KL of each layer is reported apart

@@ -103,7 +103,7 @@ def log_prob_diag_mixture(z: torch.Tensor, means: torch.Tensor, logvars: torch.T
         \log p(z) = \operatorname{logsumexp}_k \Big(\log \pi_k
         + \log \mathcal N\big(z;\ m_k, \operatorname{diag} e^{\mathrm{logvar}_k}\big)\Big)
 
-    The squared distances are expanded,
+    Equation (mixture-prior). The squared distances are expanded,
     :math:`\sum_d (z_d - m_{kd})^2 / s_{kd}^2 = \sum_d z_d^2 / s_{kd}^2 - 2 \sum_d z_d m_{kd} /
     s_{kd}^2 + \sum_d m_{kd}^2 / s_{kd}^2`, so that the ``(B, K)`` table is two matrix
     products and no ``(B, K, D)`` tensor is formed (an evaluation with ``B = 50,000``
@@ -171,7 +171,7 @@ class _Mixture:
 
 
 class MixturePrior(_Mixture, nn.Module):
-    r"""A learned mixture of ``n_components`` diagonal Gaussians.
+    r"""A learned mixture of ``n_components`` diagonal Gaussians, Equation (mixture-prior).
 
     Parameters: ``logits`` ``(K,)`` (the weights :math:`\pi = \operatorname{softmax}`),
     ``means`` and ``logvars`` ``(K, D)``. The means start as draws of
@@ -194,7 +194,7 @@ class MixturePrior(_Mixture, nn.Module):
 
 
 class VampPrior(_Mixture, nn.Module):
-    r"""The VampPrior: :math:`p(z) = \frac1K \sum_k q(z \mid u_k)`.
+    r"""The VampPrior: :math:`p(z) = \frac1K \sum_k q(z \mid u_k)`, Equation (vampprior).
 
     The components are the encoder's posteriors at ``n_components`` learned
     pseudo-inputs :math:`u_k` (``pseudo_inputs``, shape ``(K, *in_shape)``,

@@ -18,13 +18,15 @@ exists → load, else train"). Training saves each finished epoch to
 ``NAME.partial.pt``; a run that is interrupted resumes from there.
 
     python -m vaecourse.zoo list | train NAME [NAME ...] [--seeds 0,1,2] | ship NAME --seed S
+                            | restore NAME --seed S
                             | verify | table | readme
 
 Seeds: seed 0 is the shipped run; ``--seeds 0,1,2`` also trains seeds 1 and
 2 (another initialisation and data order each), whose metrics join the
 record's ``seeds`` list and whose weights stay in ``seeds/`` unshipped
 (``ship NAME --seed S`` ships one of them beside the record, for a chapter
-that must show two seeds' models).
+that must show two seeds' models; ``restore NAME --seed S`` retrains a seed's
+missing weights and ties the record to them when the run reproduces the record).
 ``--missing`` skips the runs already recorded by today's recipe, so that an
 interrupted batch of runs is resumed by repeating its command.
 """
@@ -33,7 +35,9 @@ from __future__ import annotations
 import json
 import math
 import platform
+import shutil
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -53,7 +57,8 @@ from . import provenance, store
 from .chapters import (ch05_first_vae, ch06_latent_space, ch07_beta, ch08_residual_vae,
                        ch09_vae_vs_gan, ch10_mmd_vae, ch11_evaluation, ch12_disentanglement,
                        ch13_posterior_collapse, ch14_inference_gaps,
-                       ch15_conditional_vae, ch16_vq_vae, ch17_latent_diffusion)
+                       ch15_conditional_vae, ch16_vq_vae, ch17_latent_diffusion,
+                       ch18_priors_and_hierarchies)
 from .recipe import Recipe
 from .store import CheckpointMissing, read_record
 
@@ -83,6 +88,7 @@ RECIPES: dict[str, Recipe] = {
     **ch15_conditional_vae.RECIPES,
     **ch16_vq_vae.RECIPES,
     **ch17_latent_diffusion.RECIPES,
+    **ch18_priors_and_hierarchies.RECIPES,
 }
 
 #: The checkpoint names of release 0.1 (deprecated in 0.2; removed in the release after it).
@@ -382,6 +388,63 @@ def ship_seed(name: str, seed: int, directory=None) -> Path:
                       "sha256": entry["weights_sha256"]})
         _write_record(folder / f"{name}.json", info)
     return dest
+
+
+def restore_seed(name: str, seed: int, directory=None, progress: bool = True) -> Path:
+    """Retrain the missing weights of a recorded seed (> 0) and tie its record entry to them.
+
+    Training is deterministic on one machine type, but a checkpoint file also holds the
+    run's wall times, so retrained weights never have the recorded file's sha256. The
+    seed is retrained in a scratch folder from the record's command; it must reproduce the
+    recorded first steps and every recorded test metric exactly, else ValueError and the
+    record is left as it was. Then its file goes to ``seeds/NAME.seed<s>.pt``, and the
+    entry's ``weights_sha256`` and the sha256 of every result stored with the old file
+    (:func:`write_seed_result`) become the new file's; the entry keeps the old sha256, the
+    restoring command and its code version under ``"restored"``. Returns the file's path.
+    """
+    name = canonical(name)
+    folder = _write_folder(directory)
+    target = seed_path(name, seed, directory)
+    info = read_record(folder / f"{name}.json")
+    entry = next((r for r in info.get("seeds", []) if r["seed"] == seed), None)
+    if entry is None or "weights_sha256" not in entry:
+        raise ValueError(f"{name}: the record has no seed {seed} with weights_sha256")
+    if target.is_file() and file_sha256(target) == entry["weights_sha256"]:
+        return target  # nothing to restore
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        for needed in (name, *_recipe(name).requires):
+            for path in (folder / f"{needed}.json", _paths(folder, needed, 0)[0],
+                         *([_paths(folder, needed, seed)[0]] if needed != name else [])):
+                dest = scratch / path.relative_to(folder)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(path, dest)
+        train(name, seed=seed, directory=scratch, progress=progress)
+        made = next(r for r in read_record(scratch / f"{name}.json")["seeds"]
+                    if r["seed"] == seed)
+        made = {**made, "metrics": {k: made["metrics"].get(k) for k in entry["metrics"]}}
+        differ = [key for key in ("first_steps", "metrics", "epochs") if made[key] != entry[key]]
+        if differ:
+            raise ValueError(f"{name} (seed {seed}): the retrained run differs from the record "
+                             f"in {', '.join(differ)} (recorded {[entry[k] for k in differ]}, "
+                             f"now {[made[k] for k in differ]}); the record is unchanged")
+        with _atomic_file(target) as f:
+            f.write(_paths(scratch, name, seed)[0].read_bytes())
+    with _record_lock(folder, name):
+        info = read_record(folder / f"{name}.json")
+        entry = next(r for r in info["seeds"] if r["seed"] == seed)
+        old = entry["weights_sha256"]
+        entry["weights_sha256"] = made["weights_sha256"]
+        for value in entry.values():
+            if isinstance(value, dict) and value.get("sha256") == old:
+                value["sha256"] = made["weights_sha256"]
+        entry["restored"] = {"command": f"python -m vaecourse.zoo restore {name} --seed {seed}",
+                             "original_weights_sha256": old, "code": made["code"],
+                             "train_wall_time_s": made["train_wall_time_s"],
+                             "check": "first steps, epochs and every test metric equal to "
+                                      "the recorded run's"}
+        _write_record(folder / f"{name}.json", info)
+    return target
 
 
 def write_seed_result(name: str, seed: int, key: str, result: dict, directory=None) -> dict:
@@ -708,7 +771,8 @@ def _train_arguments(args: list[str]) -> tuple[list[str], list[int], bool]:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in ("list", "train", "ship", "verify", "table", "readme"):
+    if not argv or argv[0] not in ("list", "train", "ship", "restore", "verify", "table",
+                                   "readme"):
         print(__doc__)
         return 2
     if argv[0] == "list":
@@ -730,6 +794,11 @@ def main(argv=None) -> int:
         for name in names:
             for seed in seeds:
                 print(f"{name} (seed {seed}): shipped as {ship_seed(name, seed)}")
+    elif argv[0] == "restore":
+        names, seeds, _ = _train_arguments(argv[1:])
+        for name in names:
+            for seed in seeds:
+                print(f"{name} (seed {seed}): restored as {restore_seed(name, seed)}")
     elif argv[0] == "verify":
         problems = verify()
         print("\n".join(problems) or "all checkpoints match their records")
